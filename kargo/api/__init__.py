@@ -1,0 +1,1 @@
+"""The resource kinds as pydantic models, manifest loading with file:line errors, and admission."""

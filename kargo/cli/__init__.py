@@ -1,0 +1,1 @@
+"""The `kargo` command-line interface."""

@@ -1,0 +1,1 @@
+"""Reconcilers, the work queue and leases."""

@@ -1,0 +1,1 @@
+"""Repository credentials: lookup by repoURL, encryption at rest, redaction."""

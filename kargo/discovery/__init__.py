@@ -1,0 +1,1 @@
+"""Discovery of artifact versions: container registries, git repositories, Helm chart repositories."""

@@ -1,0 +1,1 @@
+"""The `${{ }}` expression language (expr-lang syntax) and Kargo's expression functions."""

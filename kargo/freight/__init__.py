@@ -1,0 +1,1 @@
+"""Freight identity and creation from discovered artifacts."""

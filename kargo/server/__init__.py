@@ -1,0 +1,1 @@
+"""The FastAPI application: REST API, Server-Sent Events, authentication, webhooks."""

@@ -1,0 +1,1 @@
+"""Durable objects with Kubernetes semantics (see `interface`), on SQLite or PostgreSQL."""

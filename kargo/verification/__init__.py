@@ -1,0 +1,1 @@
+"""Verification: analysis runs with web, job and prometheus metric providers."""
