@@ -11,6 +11,8 @@ import shutil
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.git"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

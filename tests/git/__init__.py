@@ -1,0 +1,1 @@
+"""Tests of the git CLI wrapper, mirrors and the smart-HTTP fixture."""
