@@ -1,0 +1,288 @@
+"""A cache of local bare mirrors, one per normalised repository URL, updated by `git fetch`.
+
+Discovery and promotion share one `MirrorCache` per process: the first user of a URL creates
+its mirror (`git init --bare` plus a remote, no network), every later use only fetches what
+changed, and a mirror is never re-cloned. Remote branches land in `refs/mirror/heads/*` and
+remote tags in `refs/mirror/tags/*`, so nothing a promotion does locally (commits in worktrees,
+a `git-tag`) can be confused with, or pruned by, what the server has.
+
+Mirrors are blobless (`--filter=blob:none`) by default: a fetch carries commits and trees, and
+blobs arrive on demand when a worktree checks files out. When the server refuses filtering the
+mirror falls back to full fetches by itself and remembers it.
+
+Each mirror has an asyncio lock: fetches and worktree bookkeeping on one URL run one at a time,
+while different URLs proceed in parallel. Neighbours: `kargo.git.cli` runs the commands;
+`kargo.discovery.git` and `kargo.promotion.steps.git` are the users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kargo.git import cli
+
+HEADS = "refs/mirror/heads/"
+TAGS = "refs/mirror/tags/"
+_USERINFO = re.compile(
+    r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*)(:(?P<pw>[^/@\s]*))?@"
+)
+
+
+def normalize_url(url: str) -> str:
+    """The mirror key of a repository URL (kargo.api.urls.normalize_git: case, `.git`, `/`)."""
+    try:
+        from kargo.api import urls
+    except ImportError:  # the api helper's module is not in yet: same rules, minimal form
+        clean = url.strip().rstrip("/").removesuffix(".git").rstrip("/")
+        scheme, sep, rest = clean.partition("://")
+        if not sep:
+            return clean.lower()
+        host, slash, path = rest.partition("/")
+        return f"{scheme.lower()}://{host.lower()}{slash}{path}"
+    return str(urls.normalize_git(url))
+
+
+@dataclass(frozen=True)
+class _UrlCredentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def split_userinfo(url: str) -> tuple[str, cli.GitCredentials | None]:
+    """Remove `user:pass@` from a URL; return the clean URL and those credentials, if any."""
+    match = _USERINFO.match(url)
+    if not match:
+        return url, None
+    clean = match.group("scheme") + url[match.end() :]
+    return clean, _UrlCredentials(match.group("user") or "", match.group("pw") or "")
+
+
+@dataclass(frozen=True)
+class RemoteRefs:
+    """What `git ls-remote --symref` reported: ref -> sha, and symbolic refs (HEAD -> branch)."""
+
+    refs: dict[str, str]
+    symrefs: dict[str, str]
+
+    @property
+    def default_branch(self) -> str | None:
+        """The branch the remote HEAD points at (`main`), when the server says."""
+        target = self.symrefs.get("HEAD", "")
+        return target.removeprefix("refs/heads/") if target.startswith("refs/heads/") else None
+
+
+def _parse_ls_remote(text: str) -> RemoteRefs:
+    refs: dict[str, str] = {}
+    symrefs: dict[str, str] = {}
+    for line in text.splitlines():
+        left, _, name = line.partition("\t")
+        if not name:
+            continue
+        if left.startswith("ref: "):
+            symrefs[name] = left[5:].strip()
+        else:
+            refs[name] = left.strip()
+    return RemoteRefs(refs, symrefs)
+
+
+async def ls_remote_refs(
+    url: str,
+    credentials: cli.GitCredentials | None = None,
+    patterns: Sequence[str] = (),
+    *,
+    timeout: float = 60.0,
+) -> RemoteRefs:
+    """One `git ls-remote --symref` against `url` (patterns narrow it server-side)."""
+    clean, from_url = split_userinfo(url)
+    result = await cli.run_git(
+        ["ls-remote", "--symref", clean, *patterns],
+        cwd=None,
+        credentials=credentials or from_url,
+        timeout=timeout,
+        url=clean,
+    )
+    return _parse_ls_remote(result.stdout)
+
+
+async def ls_remote(url: str, credentials: cli.GitCredentials | None = None) -> dict[str, str]:
+    """ref -> sha for every ref of the remote (`HEAD`, `refs/heads/*`, `refs/tags/*`...)."""
+    return (await ls_remote_refs(url, credentials)).refs
+
+
+def _config_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Mirror:
+    """One local bare mirror of a remote repository."""
+
+    def __init__(self, url: str, key: str, path: Path, *, blobless: bool) -> None:
+        self.url, self._url_credentials = split_userinfo(url)
+        self.key = key
+        self.path = path
+        self.lock = asyncio.Lock()
+        self.blobless = blobless
+        self.fetches = 0
+
+    def credentials(self, given: cli.GitCredentials | None) -> cli.GitCredentials | None:
+        """Credentials to use: those given, else any that came in the URL's userinfo."""
+        return given or self._url_credentials
+
+    async def git(
+        self,
+        args: Sequence[str],
+        credentials: cli.GitCredentials | None = None,
+        *,
+        check: bool = True,
+        timeout: float = cli.DEFAULT_TIMEOUT,
+    ) -> cli.GitResult:
+        """Run git inside the mirror (credentials for lazy blob fetches)."""
+        return await cli.run_git(
+            args,
+            cwd=self.path,
+            credentials=self.credentials(credentials),
+            check=check,
+            timeout=timeout,
+            url=self.url,
+        )
+
+    def _write_config(self, repo: Path) -> None:
+        lines = [
+            '[remote "origin"]',
+            f"\turl = {_config_quote(self.url)}",
+            f"\tfetch = +refs/heads/*:{HEADS}*",
+            f"\tfetch = +refs/tags/*:{TAGS}*",
+            "\ttagOpt = --no-tags",
+        ]
+        if self.blobless:
+            lines += ["\tpromisor = true", "\tpartialclonefilter = blob:none"]
+            lines += ["[core]", "\trepositoryformatversion = 1"]
+            lines += ["[extensions]", "\tpartialClone = origin"]
+        lines += ["[gc]", "\tauto = 0", "[advice]", "\tdetachedHead = false"]
+        with (repo / "config").open("a") as out:
+            out.write("\n".join(lines) + "\n")
+
+    async def ensure(self) -> None:
+        """Create the mirror if it does not exist yet, without a network round trip.
+
+        The caller holds `lock`. The repository is built under a temporary name and renamed,
+        so a crash never leaves a half-configured mirror behind.
+        """
+        if (self.path / "HEAD").exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".init")
+        if tmp.exists():
+            await asyncio.to_thread(shutil.rmtree, tmp)
+        await cli.run_git(["init", "--quiet", "--bare", str(tmp)], cwd=self.path.parent)
+        self._write_config(tmp)
+        tmp.rename(self.path)
+
+    async def _disable_blobless(self) -> None:
+        self.blobless = False
+        for key in ("remote.origin.promisor", "remote.origin.partialclonefilter"):
+            await self.git(["config", "--unset", key], check=False)
+
+    async def fetch(
+        self,
+        credentials: cli.GitCredentials | None = None,
+        refspecs: Sequence[str] = (),
+        *,
+        timeout: float = cli.DEFAULT_TIMEOUT,
+    ) -> None:
+        """Bring the mirror up to date (all heads and tags, or just `refspecs`). Takes the lock."""
+        async with self.lock:
+            await self.fetch_locked(credentials, refspecs, timeout=timeout)
+
+    async def fetch_locked(
+        self,
+        credentials: cli.GitCredentials | None = None,
+        refspecs: Sequence[str] = (),
+        *,
+        timeout: float = cli.DEFAULT_TIMEOUT,
+    ) -> None:
+        """`fetch` for a caller that already holds `lock`."""
+        await self.ensure()
+        base = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
+        if not refspecs:
+            base.append("--prune")
+        args = [*base, *(["--filter=blob:none"] if self.blobless else []), "origin", *refspecs]
+        try:
+            result = await self.git(args, credentials, timeout=timeout)
+        except cli.GitError as err:
+            if not self.blobless or "filter" not in err.stderr.lower():
+                raise
+            await self._disable_blobless()
+            result = await self.git([*base, "origin", *refspecs], credentials, timeout=timeout)
+        if self.blobless and "filtering not recognized by server" in result.stderr:
+            await self._disable_blobless()  # git fell back to a full fetch; keep it that way
+        self.fetches += 1
+
+    async def fetch_commit(self, sha: str, credentials: cli.GitCredentials | None = None) -> None:
+        """Fetch one commit by id (for checkouts of commits no branch or tag points at)."""
+        async with self.lock:
+            await self.ensure()
+            filt = ["--filter=blob:none"] if self.blobless else []
+            await self.git(
+                ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *filt, "origin", sha],
+                credentials,
+            )
+
+    async def has_commit(self, rev: str) -> bool:
+        """True when `rev` names a commit present in the mirror."""
+        result = await self.git(["cat-file", "-e", f"{rev}^{{commit}}"], check=False)
+        return result.ok
+
+    async def rev_parse(self, rev: str) -> str | None:
+        """The sha `rev` resolves to in the mirror, or None."""
+        result = await self.git(["rev-parse", "--verify", "--quiet", rev], check=False)
+        return result.stdout.strip() or None if result.ok else None
+
+    async def ls_remote(
+        self, credentials: cli.GitCredentials | None = None, patterns: Sequence[str] = ()
+    ) -> RemoteRefs:
+        """`git ls-remote --symref` of this mirror's remote."""
+        return await ls_remote_refs(self.url, self.credentials(credentials), patterns)
+
+
+class MirrorCache:
+    """One `Mirror` per normalised URL under `root`; share one instance per process."""
+
+    def __init__(self, root: Path | str, *, blobless: bool = True) -> None:
+        self.root = Path(root)
+        self.blobless = blobless
+        self._mirrors: dict[str, Mirror] = {}
+
+    def get(self, url: str, *, blobless: bool | None = None) -> Mirror:
+        """The mirror for `url` (created lazily on first fetch; no I/O here)."""
+        clean, _ = split_userinfo(url)
+        key = normalize_url(clean)
+        mirror = self._mirrors.get(key)
+        if mirror is None:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+            slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", key.rsplit("/", 1)[-1])[:40] or "repo"
+            mirror = Mirror(
+                url,
+                key,
+                self.root / f"{slug}-{digest}.git",
+                blobless=self.blobless if blobless is None else blobless,
+            )
+            self._mirrors[key] = mirror
+        elif mirror._url_credentials is None:
+            mirror._url_credentials = split_userinfo(url)[1]
+        return mirror
+
+    async def ls_remote(
+        self, url: str, credentials: cli.GitCredentials | None = None
+    ) -> dict[str, str]:
+        """ref -> sha of the remote at `url` (one `git ls-remote`)."""
+        return (await self.get(url).ls_remote(credentials)).refs
+
+    def __len__(self) -> int:
+        return len(self._mirrors)
