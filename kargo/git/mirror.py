@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kargo.api import urls
 from kargo.git import cli
 
 HEADS = "refs/mirror/heads/"
@@ -35,17 +36,8 @@ _USERINFO = re.compile(
 
 
 def normalize_url(url: str) -> str:
-    """The mirror key of a repository URL (kargo.api.urls.normalize_git: case, `.git`, `/`)."""
-    try:
-        from kargo.api import urls
-    except ImportError:  # the api helper's module is not in yet: same rules, minimal form
-        clean = url.strip().rstrip("/").removesuffix(".git").rstrip("/")
-        scheme, sep, rest = clean.partition("://")
-        if not sep:
-            return clean.lower()
-        host, slash, path = rest.partition("/")
-        return f"{scheme.lower()}://{host.lower()}{slash}{path}"
-    return str(urls.normalize_git(url))
+    """The mirror key of a repository URL: Kargo's NormalizeGit (case, `.git`, `/`, scp form)."""
+    return urls.normalize_git(url)
 
 
 @dataclass(frozen=True)
@@ -194,23 +186,28 @@ class Mirror:
         credentials: cli.GitCredentials | None = None,
         refspecs: Sequence[str] = (),
         *,
+        prune: bool | None = None,
         timeout: float = cli.DEFAULT_TIMEOUT,
     ) -> None:
-        """Bring the mirror up to date (all heads and tags, or just `refspecs`). Takes the lock."""
+        """Bring the mirror up to date (all heads and tags, or just `refspecs`). Takes the lock.
+
+        `prune` (default: only when fetching everything) drops refs the remote deleted, within
+        the namespaces the refspecs name."""
         async with self.lock:
-            await self.fetch_locked(credentials, refspecs, timeout=timeout)
+            await self.fetch_locked(credentials, refspecs, prune=prune, timeout=timeout)
 
     async def fetch_locked(
         self,
         credentials: cli.GitCredentials | None = None,
         refspecs: Sequence[str] = (),
         *,
+        prune: bool | None = None,
         timeout: float = cli.DEFAULT_TIMEOUT,
     ) -> None:
         """`fetch` for a caller that already holds `lock`."""
         await self.ensure()
         base = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
-        if not refspecs:
+        if prune or (prune is None and not refspecs):
             base.append("--prune")
         args = [*base, *(["--filter=blob:none"] if self.blobless else []), "origin", *refspecs]
         try:
