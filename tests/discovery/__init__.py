@@ -1,0 +1,1 @@
+"""Tests of artifact discovery (registries, git, charts)."""
