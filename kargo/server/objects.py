@@ -1,0 +1,516 @@
+"""Read and delete routes for every kind: projects, per-project kinds, shared and system objects.
+
+Routes are generated from the tables below (one `KindRoute` per URL segment) so that every kind
+behaves the same: list with `?limit=&continue=&labelSelector=`, get by name, delete through
+admission's `check_delete`, and `?watch=true[&resourceVersion=]` as Server-Sent Events
+(`kargo.server.watch`). Freight is found by name or alias. Secrets are redacted.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+import kargo
+from kargo import errors
+from kargo.api import admission, kinds
+from kargo.server import deps, lookup as lookup_mod, redact, watch
+from kargo.store import interface
+
+ALIAS_LABEL = "kargo.akuity.io/alias"
+CRED_TYPE_LABEL = "kargo.akuity.io/cred-type"
+SHARED_NAMESPACE = "kargo-shared-resources"
+CLUSTER_CONFIG_NAME = "cluster"
+
+
+@dataclass(frozen=True)
+class KindRoute:
+    """One collection URL segment and the store kind behind it."""
+
+    segment: str
+    kind: str
+    selector: str | None = None  # a fixed label selector (credentials are Secrets with a label)
+    by_alias: bool = False
+
+
+PROJECT_ROUTES = (
+    KindRoute("stages", "Stage"),
+    KindRoute("warehouses", "Warehouse"),
+    KindRoute("freight", "Freight", by_alias=True),
+    KindRoute("promotions", "Promotion"),
+    KindRoute("promotion-tasks", "PromotionTask"),
+    KindRoute("analysis-templates", "AnalysisTemplate"),
+    KindRoute("analysis-runs", "AnalysisRun"),
+    KindRoute("configmaps", "ConfigMap"),
+    KindRoute("repo-credentials", "Secret", selector=f"{CRED_TYPE_LABEL} in (git,helm,image)"),
+    KindRoute("generic-credentials", "Secret", selector=f"{CRED_TYPE_LABEL}=generic"),
+)
+SHARED_NAMESPACED_ROUTES = (
+    KindRoute("configmaps", "ConfigMap"),
+    KindRoute("repo-credentials", "Secret", selector=f"{CRED_TYPE_LABEL} in (git,helm,image)"),
+    KindRoute("generic-credentials", "Secret", selector=f"{CRED_TYPE_LABEL}=generic"),
+)
+SHARED_CLUSTER_ROUTES = (
+    KindRoute("cluster-promotion-tasks", "ClusterPromotionTask"),
+    KindRoute("cluster-analysis-templates", "ClusterAnalysisTemplate"),
+)
+
+
+class ListMeta(BaseModel):
+    """Paging and consistency data of a list."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    resource_version: str = Field(alias="resourceVersion")
+    continue_: str | None = Field(default=None, alias="continue")
+    remaining_item_count: int | None = Field(default=None, alias="remainingItemCount")
+
+
+class ObjectList(BaseModel):
+    """A Kubernetes-style list (`<Kind>List`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    api_version: str = Field(alias="apiVersion")
+    kind: str
+    metadata: ListMeta
+    items: list[dict[str, Any]]
+
+
+class DeleteResult(BaseModel):
+    """The outcome of a delete: gone, or marked for deletion until finalizers clear."""
+
+    kind: str
+    namespace: str | None = None
+    name: str
+    result: Literal["deleted", "deleting"]
+
+
+class ServerVersion(BaseModel):
+    """`GET /v1beta1/system/server-version`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    api_version: str = Field(default="v1beta1", alias="apiVersion")
+
+
+Limit = Annotated[int | None, Query(ge=1, le=1000, description="page size")]
+Continue = Annotated[str | None, Query(alias="continue", description="token of the next page")]
+LabelSelector = Annotated[str | None, Query(alias="labelSelector")]
+Watch = Annotated[bool, Query(description="stream changes as Server-Sent Events")]
+ResourceVersion = Annotated[
+    str | None, Query(alias="resourceVersion", pattern=r"^[0-9]+$", description="watch after this")
+]
+
+
+def _api_version(kind: str) -> str:
+    for info in kinds.KINDS.values():
+        if info.kind == kind:
+            return info.api_version
+    return "v1"
+
+
+def _selector(*parts: str | None) -> str | None:
+    joined = ",".join(p for p in parts if p)
+    return joined or None
+
+
+def _ref(kind: str, namespace: str, name: str) -> str:
+    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
+
+async def _maybe(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def require_project(store: interface.Store, project: str) -> dict[str, Any]:
+    """The Project object; NotFoundError naming the project when absent."""
+    try:
+        return await store.get("Project", "", project)
+    except errors.NotFoundError:
+        raise errors.NotFoundError(
+            f"project {project!r} not found; list projects with `kargo get projects`"
+        ) from None
+
+
+def _json(model: BaseModel) -> Response:
+    return JSONResponse(model.model_dump(by_alias=True, exclude_none=True))
+
+
+async def list_objects(
+    state: deps.ServerState,
+    route: KindRoute,
+    namespace: str | None,
+    *,
+    limit: int | None,
+    continue_token: str | None,
+    label_selector: str | None,
+    watch_: bool,
+    resource_version: str | None,
+) -> Response:
+    """List (or watch) one kind in one namespace (None = cluster-scoped / all)."""
+    options = interface.ListOptions(
+        namespace=namespace,
+        label_selector=_selector(route.selector, label_selector),
+        limit=limit,
+        continue_token=continue_token,
+    )
+    if watch_:
+        return watch.sse_response(
+            watch.stream_events(state.store, route.kind, options, resource_version)
+        )
+    page = await state.store.list(route.kind, options)
+    body = {
+        "apiVersion": _api_version(route.kind),
+        "kind": f"{route.kind}List",
+        "metadata": {"resourceVersion": page.resource_version},
+        "items": [redact.redact(item) for item in page.items],
+    }
+    meta: dict[str, Any] = body["metadata"]  # type: ignore[assignment]  # built just above
+    if page.continue_token:
+        meta["continue"] = page.continue_token
+    if page.remaining is not None:
+        meta["remainingItemCount"] = page.remaining
+    return JSONResponse(body)
+
+
+async def find_object(
+    state: deps.ServerState, route: KindRoute, namespace: str, name: str
+) -> dict[str, Any]:
+    """One object by name (or by alias for Freight); NotFoundError otherwise."""
+    store = state.store
+    try:
+        obj = await store.get(route.kind, namespace, name)
+    except errors.NotFoundError:
+        obj = None
+    if obj is None and route.by_alias:
+        page = await store.list(
+            route.kind,
+            interface.ListOptions(
+                namespace=namespace, label_selector=f"{ALIAS_LABEL}={name}", limit=2
+            ),
+        )
+        if page.items:
+            obj = page.items[0]
+    if obj is not None and route.selector and not _matches_fixed(route, obj):
+        obj = None
+    if obj is None:
+        hint = " (by name or alias)" if route.by_alias else ""
+        raise errors.NotFoundError(f"{_ref(route.kind, namespace, name)} not found{hint}")
+    return obj
+
+
+def _matches_fixed(route: KindRoute, obj: dict[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(CRED_TYPE_LABEL)
+    if route.segment == "generic-credentials":
+        return bool(value == "generic")
+    return value in ("git", "helm", "image")
+
+
+async def get_or_watch(
+    state: deps.ServerState,
+    route: KindRoute,
+    namespace: str,
+    name: str,
+    *,
+    watch_: bool,
+    resource_version: str | None,
+) -> Response:
+    """Get one object, or watch it as SSE."""
+    if watch_:
+        obj = await find_object(state, route, namespace, name)
+        real_name = str(obj["metadata"]["name"])
+        options = interface.ListOptions(
+            namespace=namespace or None, field_selector={"metadata.name": real_name}
+        )
+        return watch.sse_response(
+            watch.stream_events(
+                state.store,
+                route.kind,
+                options,
+                resource_version,
+                keep=lambda o: (o.get("metadata") or {}).get("name") == real_name,
+            )
+        )
+    return JSONResponse(redact.redact(await find_object(state, route, namespace, name)))
+
+
+async def delete_object(
+    state: deps.ServerState, route: KindRoute, namespace: str, name: str
+) -> Response:
+    """Delete one object after admission's check (e.g. Freight in use cannot be deleted)."""
+    obj = await find_object(state, route, namespace, name)
+    real_name = str(obj["metadata"]["name"])
+    await _maybe(admission.check_delete(obj, lookup_mod.StoreLookup(state.store)))
+    remaining = await state.store.delete(route.kind, namespace, real_name)
+    return _json(
+        DeleteResult(
+            kind=route.kind,
+            namespace=namespace or None,
+            name=real_name,
+            result="deleting" if remaining is not None else "deleted",
+        )
+    )
+
+
+def build_router(error_model: type[BaseModel]) -> APIRouter:
+    """Every authenticated read/delete route (login and health live in `kargo.server.app`)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": error_model} for code in (400, 401, 404, 409, 500, 503)
+    }
+    router = APIRouter(prefix="/v1beta1", responses=responses)
+    project_route = KindRoute("projects", "Project")
+
+    @router.get("/projects", response_model=ObjectList, tags=["projects"])
+    async def list_projects(
+        state: deps.State,
+        _actor: deps.Actor,
+        limit: Limit = None,
+        continue_: Continue = None,
+        label_selector: LabelSelector = None,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        """List (or watch) Projects."""
+        return await list_objects(
+            state,
+            project_route,
+            None,
+            limit=limit,
+            continue_token=continue_,
+            label_selector=label_selector,
+            watch_=watch_,
+            resource_version=resource_version,
+        )
+
+    @router.get("/projects/{project}", tags=["projects"])
+    async def get_project(
+        project: str,
+        state: deps.State,
+        _actor: deps.Actor,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        """Get (or watch) one Project."""
+        await require_project(state.store, project)
+        return await get_or_watch(
+            state, project_route, "", project, watch_=watch_, resource_version=resource_version
+        )
+
+    @router.delete("/projects/{project}", response_model=DeleteResult, tags=["projects"])
+    async def delete_project(project: str, state: deps.State, _actor: deps.Actor) -> Response:
+        """Delete a Project and everything in it."""
+        await require_project(state.store, project)
+        return await delete_object(state, project_route, "", project)
+
+    config_route = KindRoute("config", "ProjectConfig")
+
+    @router.get("/projects/{project}/config", tags=["projects"])
+    async def get_project_config(
+        project: str,
+        state: deps.State,
+        _actor: deps.Actor,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        """Get (or watch) the ProjectConfig (named after its project)."""
+        await require_project(state.store, project)
+        return await get_or_watch(
+            state, config_route, project, project, watch_=watch_, resource_version=resource_version
+        )
+
+    @router.delete("/projects/{project}/config", response_model=DeleteResult, tags=["projects"])
+    async def delete_project_config(
+        project: str, state: deps.State, _actor: deps.Actor
+    ) -> Response:
+        """Delete the ProjectConfig."""
+        await require_project(state.store, project)
+        return await delete_object(state, config_route, project, project)
+
+    for route in PROJECT_ROUTES:
+        _add_project_kind(router, route)
+    for route in SHARED_NAMESPACED_ROUTES:
+        _add_fixed_kind(router, route, "/shared", SHARED_NAMESPACE)
+    for route in SHARED_CLUSTER_ROUTES:
+        _add_fixed_kind(router, route, "/shared", "")
+
+    cluster_config = KindRoute("cluster-config", "ClusterConfig")
+
+    @router.get("/system/cluster-config", tags=["system"])
+    async def get_cluster_config(
+        state: deps.State,
+        _actor: deps.Actor,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        """Get (or watch) the ClusterConfig singleton."""
+        return await get_or_watch(
+            state,
+            cluster_config,
+            "",
+            CLUSTER_CONFIG_NAME,
+            watch_=watch_,
+            resource_version=resource_version,
+        )
+
+    @router.delete("/system/cluster-config", response_model=DeleteResult, tags=["system"])
+    async def delete_cluster_config(state: deps.State, _actor: deps.Actor) -> Response:
+        """Delete the ClusterConfig singleton."""
+        return await delete_object(state, cluster_config, "", CLUSTER_CONFIG_NAME)
+
+    @router.get("/system/server-version", response_model=ServerVersion, tags=["system"])
+    async def server_version(_actor: deps.Actor) -> Response:
+        """The server's version."""
+        return _json(ServerVersion(version=kargo.__version__))
+
+    return router
+
+
+def _add_project_kind(router: APIRouter, route: KindRoute) -> None:
+    tag = route.segment
+    base = f"/projects/{{project}}/{route.segment}"
+
+    async def list_in_project(
+        project: str,
+        state: deps.State,
+        _actor: deps.Actor,
+        limit: Limit = None,
+        continue_: Continue = None,
+        label_selector: LabelSelector = None,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        await require_project(state.store, project)
+        return await list_objects(
+            state,
+            route,
+            project,
+            limit=limit,
+            continue_token=continue_,
+            label_selector=label_selector,
+            watch_=watch_,
+            resource_version=resource_version,
+        )
+
+    async def get_in_project(
+        project: str,
+        name: str,
+        state: deps.State,
+        _actor: deps.Actor,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        await require_project(state.store, project)
+        return await get_or_watch(
+            state, route, project, name, watch_=watch_, resource_version=resource_version
+        )
+
+    async def delete_in_project(
+        project: str, name: str, state: deps.State, _actor: deps.Actor
+    ) -> Response:
+        await require_project(state.store, project)
+        return await delete_object(state, route, project, name)
+
+    what = f"{route.kind} ({route.segment})"
+    router.add_api_route(
+        base,
+        list_in_project,
+        methods=["GET"],
+        response_model=ObjectList,
+        tags=[tag],
+        summary=f"List {what} in a project",
+        name=f"list_{route.segment}",
+    )
+    router.add_api_route(
+        f"{base}/{{name}}",
+        get_in_project,
+        methods=["GET"],
+        tags=[tag],
+        summary=f"Get one {route.kind}" + (" by name or alias" if route.by_alias else ""),
+        name=f"get_{route.segment}",
+    )
+    router.add_api_route(
+        f"{base}/{{name}}",
+        delete_in_project,
+        methods=["DELETE"],
+        response_model=DeleteResult,
+        tags=[tag],
+        summary=f"Delete one {route.kind}",
+        name=f"delete_{route.segment}",
+    )
+
+
+def _add_fixed_kind(router: APIRouter, route: KindRoute, prefix: str, namespace: str) -> None:
+    base = f"{prefix}/{route.segment}"
+    ns_list = namespace or None
+
+    async def list_fixed(
+        state: deps.State,
+        _actor: deps.Actor,
+        limit: Limit = None,
+        continue_: Continue = None,
+        label_selector: LabelSelector = None,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        return await list_objects(
+            state,
+            route,
+            ns_list,
+            limit=limit,
+            continue_token=continue_,
+            label_selector=label_selector,
+            watch_=watch_,
+            resource_version=resource_version,
+        )
+
+    async def get_fixed(
+        name: str,
+        state: deps.State,
+        _actor: deps.Actor,
+        watch_: Annotated[bool, Query(alias="watch")] = False,
+        resource_version: ResourceVersion = None,
+    ) -> Response:
+        return await get_or_watch(
+            state, route, namespace, name, watch_=watch_, resource_version=resource_version
+        )
+
+    async def delete_fixed(name: str, state: deps.State, _actor: deps.Actor) -> Response:
+        return await delete_object(state, route, namespace, name)
+
+    key = f"{prefix.strip('/')}_{route.segment}"
+    router.add_api_route(
+        base,
+        list_fixed,
+        methods=["GET"],
+        response_model=ObjectList,
+        tags=[prefix.strip("/")],
+        summary=f"List shared {route.kind}",
+        name=f"list_{key}",
+    )
+    router.add_api_route(
+        f"{base}/{{name}}",
+        get_fixed,
+        methods=["GET"],
+        tags=[prefix.strip("/")],
+        summary=f"Get one shared {route.kind}",
+        name=f"get_{key}",
+    )
+    router.add_api_route(
+        f"{base}/{{name}}",
+        delete_fixed,
+        methods=["DELETE"],
+        response_model=DeleteResult,
+        tags=[prefix.strip("/")],
+        summary=f"Delete one shared {route.kind}",
+        name=f"delete_{key}",
+    )
