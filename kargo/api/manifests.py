@@ -47,7 +47,11 @@ def load_paths(paths: list[str], recursive: bool) -> list[tuple[str, dict[str, A
     """Load files and directories (`.yaml`, `.yml`, `.json`; `-` is stdin), all problems at once."""
     out: list[tuple[str, dict[str, Any]]] = []
     found: list[Problem] = []
-    for source, text in _read_sources(paths, recursive, found):
+    for entry in _read_sources(paths, recursive):
+        if isinstance(entry, Problem):
+            found.append(entry)
+            continue
+        source, text = entry
         try:
             out.extend((source, doc) for doc in load_documents(text, source))
         except errors.ValidationError as err:
@@ -229,8 +233,10 @@ def _check_document(doc: Any, source: str, index: int) -> list[Problem]:
     return found
 
 
-def _read_sources(paths: list[str], recursive: bool, found: list[Problem]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str] | Problem]:
+    """The text of each file, in argument order; a Problem where a path cannot be read."""
+    out: list[tuple[str, str] | Problem] = []
+    found = out
     for raw in paths:
         if raw == "-":
             out.append(("<stdin>", sys.stdin.read()))

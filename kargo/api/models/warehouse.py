@@ -12,8 +12,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from kargo.api import semver
 from kargo.api.models.common import (
     Condition,
     Duration,
@@ -31,7 +32,8 @@ GIT_REPO_RE = (
     r"|(?:^([\w-]+)@([\w+]+(?:\.[\w-]+)*):(/?.*))$"
 )
 GIT_BRANCH_RE = r"^[a-zA-Z0-9]([a-zA-Z0-9._\/-]*[a-zA-Z0-9_-])?$"
-CHART_REPO_RE = r"^(((https?)|(oci))://)(([\w\d\.\-]+)(:([\d]+)?)?(/.*)*$"
+# Kargo's chart.json pattern, with its unbalanced group closed.
+CHART_REPO_RE = r"^(((https?)|(oci))://)([\w\d\.\-]+)(:([\d]+)?)?(/.*)*$"
 PLATFORM_RE = r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$"
 
 DiscoveryLimit = Annotated[int, Field(ge=1, le=100)]
@@ -50,6 +52,18 @@ def _check_regexes(values: list[str] | None) -> list[str] | None:
 
 
 Regexes = Annotated[list[str] | None, AfterValidator(_check_regexes)]
+
+
+def _check_constraint(value: str | None) -> str | None:
+    if value:
+        try:
+            semver.parse_constraint(value)
+        except ValueError as err:
+            raise problem(str(err)) from err
+    return value
+
+
+SemverConstraint = Annotated[str | None, AfterValidator(_check_constraint)]
 
 
 class ImageSubscription(KargoModel):
@@ -73,6 +87,13 @@ class ImageSubscription(KargoModel):
     insecure_skip_tls_verify: bool | None = Field(default=None, alias="insecureSkipTLSVerify")
     discovery_limit: DiscoveryLimit = 20
     cache_by_tag: bool | None = None
+
+    @field_validator("constraint")
+    @classmethod
+    def _semver_constraint(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("image_selection_strategy", "SemVer") == "SemVer":
+            return _check_constraint(value)
+        return value
 
     @model_validator(mode="after")
     def _digest_needs_tag(self) -> ImageSubscription:
@@ -102,7 +123,7 @@ class GitSubscription(KargoModel):
         | None
     ) = None
     strict_semvers: bool = True
-    semver_constraint: str | None = None
+    semver_constraint: SemverConstraint = None
     allow_tags: str | None = Field(default=None, description="deprecated: use allowTagsRegexes")
     allow_tags_regexes: Regexes = None
     ignore_tags: list[str] | None = Field(
@@ -127,7 +148,7 @@ class ChartSubscription(KargoModel):
         GoPattern(CHART_REPO_RE, "chart repository URL", "oci://ghcr.io/acme/charts/api"),
     ]
     name: str | None = None
-    semver_constraint: str | None = None
+    semver_constraint: SemverConstraint = None
     discovery_limit: DiscoveryLimit = 20
     insecure_skip_tls_verify: bool | None = Field(default=None, alias="insecureSkipTLSVerify")
 
