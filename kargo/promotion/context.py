@@ -89,3 +89,4 @@ class StepResult:
     message: str = ""
     retry_after: timedelta | None = None  # for RUNNING: when to poll again
     health_check: dict[str, Any] | None = None
+    terminal: bool = False  # a FAILED/ERRORED result that retrying cannot fix (e.g. `fail`)
