@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.git"]
+pytest_plugins = ["tests.fixtures.git", "tests.fixtures.registry", "tests.fixtures.charts"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
