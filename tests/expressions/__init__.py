@@ -1,0 +1,1 @@
+"""Tests of the expression language, templates and Kargo functions."""
