@@ -1,0 +1,113 @@
+"""Wiring: build the reconcilers on a store and run them until told to stop.
+
+`kargo server` (and `python -m kargo.controller`) call `run_controllers`. It builds the promotion
+engine with the built-in steps' services, registers each reconciler on a `runtime.Manager` with
+its concurrency limit, sweeps work directories of Promotions that no longer exist, and runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from kargo import clock as clock_mod
+from kargo.controller import promotions, runtime
+from kargo.credentials import interface as credentials_interface
+from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
+from kargo.store import interface
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY_ENV = "MAX_CONCURRENT_PROMOTION_RECONCILES"
+
+
+def promotion_concurrency() -> int:
+    """MAX_CONCURRENT_PROMOTION_RECONCILES (default 4), as in Kargo."""
+    raw = os.environ.get(CONCURRENCY_ENV, "")
+    try:
+        value = int(raw) if raw else runtime.DEFAULT_CONCURRENCY
+    except ValueError:
+        log.warning("%s=%r is not a number; using %d", CONCURRENCY_ENV, raw, 4)
+        return runtime.DEFAULT_CONCURRENCY
+    return max(1, value)
+
+
+def build_manager(
+    store: interface.Store,
+    *,
+    clock: clock_mod.Clock,
+    registry: registry_mod.StepRegistry,
+    work_root: Path,
+    services: engine_mod.EngineServices | None = None,
+    events: promotions.EventRecorder | None = None,
+) -> tuple[runtime.Manager, promotions.PromotionReconciler]:
+    """The manager with every reconciler registered (not started)."""
+    if services is None:
+        services = engine_mod.EngineServices(
+            credentials=credentials_interface.NoCredentials(),
+            git_user=context.GitUser(),
+        )
+    if services.control_plane is None:
+        services.control_plane = store
+    engine = engine_mod.Engine(registry, clock, services, work_root=work_root)
+    reconciler = promotions.PromotionReconciler(store, engine, clock, events=events)
+    manager = runtime.Manager(store, clock)
+    manager.register("Promotion", reconciler, concurrency=promotion_concurrency())
+    manager.watch_related("Stage", promotions.StageToPromotion(store))
+    return manager, reconciler
+
+
+async def sweep_work_dirs(store: interface.Store, work_root: Path) -> list[str]:
+    """Remove work directories whose Promotion is gone or finished (`<root>/<ns>/<name>`)."""
+    live: list[interface.Object] = []
+    token: str | None = None
+    while True:
+        page = await store.list("Promotion", interface.ListOptions(limit=500, continue_token=token))
+        live.extend(
+            p
+            for p in page.items
+            if (p.get("status") or {}).get("phase") not in engine_mod.TERMINAL_PHASES
+        )
+        token = page.continue_token
+        if not token:
+            break
+    keep = {workdir.promotion_dir(work_root, p) for p in live}
+    removed: list[str] = []
+    if not work_root.is_dir():
+        return removed
+    for ns_dir in sorted(work_root.iterdir()):
+        if not ns_dir.is_dir():
+            continue
+        for path in sorted(ns_dir.iterdir()):
+            if path.is_dir() and path not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(f"{ns_dir.name}/{path.name}")
+    return removed
+
+
+async def run_controllers(
+    store: interface.Store,
+    *,
+    clock: clock_mod.Clock,
+    registry: registry_mod.StepRegistry,
+    work_root: Path,
+    stop: asyncio.Event,
+    services: engine_mod.EngineServices | None = None,
+    events: promotions.EventRecorder | None = None,
+) -> None:
+    """Run every controller against `store` until `stop` is set."""
+    manager, _ = build_manager(
+        store,
+        clock=clock,
+        registry=registry,
+        work_root=work_root,
+        services=services,
+        events=events,
+    )
+    removed = await sweep_work_dirs(store, work_root)
+    if removed:
+        log.info("removed %d stale promotion work directories", len(removed))
+    await manager.run(stop)
