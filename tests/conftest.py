@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.git", "tests.fixtures.registry", "tests.fixtures.charts"]
+pytest_plugins = ["tests.fixtures.git", "tests.fixtures.registry", "tests.fixtures.charts", "tests.fixtures.postgres"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

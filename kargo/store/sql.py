@@ -1,0 +1,705 @@
+"""`SqlStore`: the `interface.Store` on SQLAlchemy 2 Core, one code path for SQLite and PostgreSQL.
+
+Every write runs in one transaction that first locks the single `kargo_store_state` row (SQLite:
+BEGIN IMMEDIATE), so writes are serialised, resourceVersions are handed out in commit order, and
+an object change and its watch event commit together. Reads run in one snapshot (PostgreSQL:
+REPEATABLE READ) so a list's resourceVersion matches its items. Blocking database calls run on a
+small thread pool; watchers hold no connection while they wait (see `kargo.store.notify`).
+Object rules (merges, generation, deletion marks) are in `kargo.store.objects`; selectors in
+`kargo.store.selectors`; tables in `kargo.store.schema`; URLs, engines, migrations in
+`kargo.store.engine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import functools
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from kargo import clock as clock_mod, errors
+from kargo.store import engine as engine_mod, interface, notify, objects as objs, schema, selectors
+
+T = TypeVar("T")
+
+WATCH_BATCH = 500
+PG_RECHECK_SECONDS = 30.0  # safety net should a notification be lost (e.g. listener reconnect)
+
+_obj = schema.objects
+_lab = schema.labels
+_evt = schema.events
+_state = schema.store_state
+
+
+@dataclass(frozen=True)
+class EventRetention:
+    """How long watch events are kept; a watch from an older resourceVersion gets a
+    ConflictError ("resourceVersion too old") and must list again, as with Kubernetes' 410."""
+
+    max_events: int = 100_000
+    max_age: timedelta = timedelta(hours=24)
+    compact_every_writes: int = 1000
+
+
+@dataclass
+class _Tx:
+    """One write transaction: hands out resourceVersions and collects the events to append."""
+
+    conn: Connection
+    rv: int
+    now_ts: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def bump(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def emit(
+        self,
+        type_: interface.EventType,
+        key: interface.ObjectKey,
+        rv: int,
+        body: str,
+        prev_labels: dict[str, str] | None = None,
+    ) -> None:
+        self.events.append(
+            {
+                "resource_version": rv,
+                "type": type_,
+                "kind": key.kind,
+                "namespace": key.namespace,
+                "name": key.name,
+                "body": body,
+                "prev_labels": None if prev_labels is None else json.dumps(prev_labels),
+                "created_at": self.now_ts,
+            }
+        )
+
+
+def _bad_token(token: str) -> errors.ValidationError:
+    return errors.ValidationError(
+        "",
+        [
+            errors.Problem(
+                f"invalid continue token {token[:40]!r}",
+                path="continue",
+                hint="list again from the first page (without a continue token)",
+            )
+        ],
+    )
+
+
+def _encode_token(kind: str, namespace: str, name: str, rv: str) -> str:
+    raw = json.dumps({"k": kind, "ns": namespace, "n": name, "rv": rv}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, kind: str) -> tuple[str, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        ns, name, rv = data["ns"], data["n"], data["rv"]
+        if data["k"] != kind or not all(isinstance(v, str) for v in (ns, name, rv)):
+            raise _bad_token(token)
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise _bad_token(token) from err
+    return ns, name, rv
+
+
+def _parse_rv(value: str) -> int:
+    if not value.isdecimal():
+        raise errors.ValidationError(
+            "",
+            [
+                errors.Problem(
+                    f"invalid resourceVersion {value[:40]!r}: expected a decimal number",
+                    path="resourceVersion",
+                    hint="use the resourceVersion of a list or of an object",
+                )
+            ],
+        )
+    return int(value)
+
+
+def _label_clause(req: selectors.Requirement) -> sa.ColumnElement[bool]:
+    sub = sa.select(_lab.c.object_id).where(_lab.c.object_id == _obj.c.id, _lab.c.key == req.key)
+    if req.op == "exists":
+        return sub.exists()
+    if req.op == "!exists":
+        return ~sub.exists()
+    with_value = sub.where(_lab.c.value.in_(req.values)).exists()
+    return with_value if req.op in ("=", "in") else ~with_value
+
+
+def _key_where(key: interface.ObjectKey) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _obj.c.kind == key.kind, _obj.c.namespace == key.namespace, _obj.c.name == key.name
+    )
+
+
+class SqlStore:
+    """The store on one database; build it with `kargo.store.open_store`."""
+
+    def __init__(
+        self,
+        target: engine_mod.Target,
+        engine: Engine,
+        *,
+        clock: clock_mod.Clock,
+        retention: EventRetention,
+    ) -> None:
+        self._target = target
+        self._engine = engine
+        self._read_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if target.dialect == "postgresql"
+            else engine
+        )
+        self._clock = clock
+        self._retention = retention
+        self._executor = ThreadPoolExecutor(
+            max_workers=engine_mod.POOL_SIZE, thread_name_prefix="kargo-store"
+        )
+        self._write_lock = asyncio.Lock()
+        self._hub = notify.Hub()
+        self._database = target.display
+        notify.register(self._database, self._hub)
+        self._closed = False
+        self._writes_since_compaction = 0
+        self._listener: asyncio.Task[None] | None = None
+        self._upsert = (
+            pg_dialect.insert if target.dialect == "postgresql" else sqlite_dialect.insert
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        await self._run(engine_mod.upgrade, self._engine)
+        if self._target.libpq_dsn is not None:
+            ready = asyncio.Event()
+            self._listener = asyncio.create_task(
+                notify.listen(self._target.libpq_dsn, self._hub, ready), name="kargo-store-listen"
+            )
+            await ready.wait()
+        await self.compact()
+
+    async def close(self) -> None:
+        """Stop watchers, the listener and the connection pool."""
+        if self._closed:
+            return
+        self._closed = True
+        notify.unregister(self._database, self._hub)
+        self._hub.notify()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.dispose)
+        self._executor.shutdown(wait=False)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._target.dialect
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise errors.UnavailableError("the store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+            raise errors.UnavailableError(
+                f"database {self._target.display} is unavailable: {type(err.orig).__name__}: "
+                f"{str(err.orig).strip().splitlines()[0] if err.orig else err}; "
+                "check that it is running and reachable"
+            ) from err
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self._read_engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    def _write(self, fn: Callable[[_Tx], T]) -> tuple[T, int]:
+        with self._engine.connect() as conn:
+            conn.execution_options(kargo_write=True)
+            with conn.begin():
+                rv: int = conn.execute(
+                    sa.select(_state.c.resource_version).where(_state.c.id == 1).with_for_update()
+                ).scalar_one()
+                tx = _Tx(conn, rv, self._clock.now().timestamp())
+                result = fn(tx)
+                if tx.events:
+                    conn.execute(_evt.insert(), tx.events)
+                    conn.execute(
+                        _state.update().where(_state.c.id == 1).values(resource_version=tx.rv)
+                    )
+                    if self._target.dialect == "postgresql":
+                        conn.execute(sa.select(sa.func.pg_notify(notify.CHANNEL, str(tx.rv))))
+        return result, len(tx.events)
+
+    async def _write_op(self, fn: Callable[[_Tx], T]) -> T:
+        async with self._write_lock:
+            out: tuple[T, int] = await self._run(self._write, fn)
+        result, written = out
+        if written:
+            notify.notify_database(self._database)
+            self._writes_since_compaction += written
+            if self._writes_since_compaction >= self._retention.compact_every_writes:
+                await self.compact()
+        return result
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, kind: str, namespace: str, name: str) -> interface.Object:
+        """Return one object; NotFoundError if absent."""
+        key = interface.ObjectKey(kind, namespace, name)
+        body = await self._run(self._read, functools.partial(self._get_body, key=key))
+        if body is None:
+            raise errors.NotFoundError(f"{objs.describe(key)} not found")
+        result: interface.Object = objs.loads(body)
+        return result
+
+    @staticmethod
+    def _get_body(conn: Connection, key: interface.ObjectKey) -> str | None:
+        return conn.execute(sa.select(_obj.c.body).where(_key_where(key))).scalar_one_or_none()
+
+    async def list(
+        self, kind: str, options: interface.ListOptions | None = None
+    ) -> interface.ObjectList:
+        """Objects of a kind, ordered by (namespace, name), one page at a time."""
+        opts = options or interface.ListOptions()
+        reqs = selectors.parse_label_selector(opts.label_selector)
+        fields = selectors.parse_field_selector(opts.field_selector)
+        if opts.limit is not None and opts.limit < 0:
+            raise errors.ValidationError(
+                "", [errors.Problem(f"limit must not be negative, got {opts.limit}", path="limit")]
+            )
+        limit = opts.limit or None
+        after: tuple[str, str] | None = None
+        token_rv: str | None = None
+        if opts.continue_token:
+            ns, name, token_rv = _decode_token(opts.continue_token, kind)
+            after = (ns, name)
+
+        q = sa.select(_obj.c.body, _obj.c.namespace, _obj.c.name).where(_obj.c.kind == kind)
+        if opts.namespace is not None:
+            q = q.where(_obj.c.namespace == opts.namespace)
+        if "metadata.namespace" in fields:
+            q = q.where(_obj.c.namespace == fields["metadata.namespace"])
+        if "metadata.name" in fields:
+            q = q.where(_obj.c.name == fields["metadata.name"])
+        if after is not None:
+            q = q.where(
+                sa.or_(
+                    _obj.c.namespace > after[0],
+                    sa.and_(_obj.c.namespace == after[0], _obj.c.name > after[1]),
+                )
+            )
+        for req in reqs:
+            q = q.where(_label_clause(req))
+        q = q.order_by(_obj.c.namespace, _obj.c.name)
+        if limit is not None:
+            q = q.limit(limit + 1)
+
+        def read(conn: Connection) -> tuple[Sequence[sa.Row[Any]], int]:
+            rows = conn.execute(q).all()
+            rv: int = conn.execute(
+                sa.select(_state.c.resource_version).where(_state.c.id == 1)
+            ).scalar_one()
+            return rows, rv
+
+        rows, rv = await self._run(self._read, read)
+        token: str | None = None
+        list_rv = token_rv or str(rv)
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            token = _encode_token(kind, last[1], last[2], list_rv)
+        loads = objs.loads
+        return interface.ObjectList(
+            items=[loads(row[0]) for row in rows], resource_version=list_rv, continue_token=token
+        )
+
+    async def current_resource_version(self) -> str:
+        """The newest resourceVersion the store has handed out."""
+        rv = await self._run(
+            self._read,
+            lambda conn: conn.execute(
+                sa.select(_state.c.resource_version).where(_state.c.id == 1)
+            ).scalar_one(),
+        )
+        return str(rv)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(conn: Connection, key: interface.ObjectKey) -> tuple[int, interface.Object] | None:
+        row = conn.execute(sa.select(_obj.c.id, _obj.c.body).where(_key_where(key))).one_or_none()
+        return None if row is None else (row[0], objs.loads(row[1]))
+
+    @staticmethod
+    def _set_labels(conn: Connection, object_id: int, labels: dict[str, str], fresh: bool) -> None:
+        if not fresh:
+            conn.execute(_lab.delete().where(_lab.c.object_id == object_id))
+        if labels:
+            conn.execute(
+                _lab.insert(),
+                [{"object_id": object_id, "key": k, "value": v} for k, v in labels.items()],
+            )
+
+    async def create(self, obj: interface.Object) -> interface.Object:
+        """Store a new object; AlreadyExistsError if the key is taken. Returns it as stored."""
+        key = objs.key_of(obj)
+
+        def tx_fn(tx: _Tx) -> interface.Object:
+            if key.namespace:
+                project = self._row(
+                    tx.conn, interface.ObjectKey(objs.PROJECT_KIND, "", key.namespace)
+                )
+                if project is not None and objs.is_deleting(project[1]):
+                    raise errors.ConflictError(
+                        f"cannot create {objs.describe(key)}: the project is being deleted"
+                    )
+            if self._row(tx.conn, key) is not None:
+                raise errors.AlreadyExistsError(
+                    f"{objs.describe(key)} already exists; update it instead, or delete it first"
+                )
+            rv = tx.bump()
+            stored = objs.build_created(obj, key, str(uuid.uuid4()), rv, self._clock.now())
+            body = objs.dumps(stored)
+            object_id: int = tx.conn.execute(
+                _obj.insert()
+                .values(kind=key.kind, namespace=key.namespace, name=key.name, body=body)
+                .returning(_obj.c.id)
+            ).scalar_one()
+            self._set_labels(tx.conn, object_id, selectors.labels_of(stored), fresh=True)
+            tx.emit("ADDED", key, rv, body)
+            return stored
+
+        stored: interface.Object = objs.loads(objs.dumps(await self._write_op(tx_fn)))
+        return stored
+
+    def _replace(
+        self,
+        tx: _Tx,
+        object_id: int,
+        key: interface.ObjectKey,
+        old: interface.Object,
+        new: interface.Object,
+    ) -> interface.Object:
+        """Write a changed object (or remove it when its last finalizer went while deleting)."""
+        rv = tx.bump()
+        objs.with_resource_version(new, rv)
+        if objs.is_deleting(new) and not objs.finalizers_of(new) and not self._holds_back(tx, key):
+            return self._remove(tx, object_id, key, new, rv)
+        body = objs.dumps(new)
+        tx.conn.execute(_obj.update().where(_obj.c.id == object_id).values(body=body))
+        old_labels, new_labels = selectors.labels_of(old), selectors.labels_of(new)
+        if old_labels != new_labels:
+            self._set_labels(tx.conn, object_id, new_labels, fresh=False)
+        tx.emit("MODIFIED", key, rv, body, old_labels if old_labels != new_labels else None)
+        result: interface.Object = objs.loads(body)
+        return result
+
+    def _holds_back(self, tx: _Tx, key: interface.ObjectKey) -> bool:
+        """A deleting Project stays until its namespace is empty."""
+        if key.kind != objs.PROJECT_KIND or key.namespace:
+            return False
+        first = tx.conn.execute(
+            sa.select(_obj.c.id).where(_obj.c.namespace == key.name).limit(1)
+        ).first()
+        return first is not None
+
+    def _remove(
+        self, tx: _Tx, object_id: int, key: interface.ObjectKey, final: interface.Object, rv: int
+    ) -> interface.Object:
+        """Remove an object for good (a DELETED event); returns its final state."""
+        body = objs.dumps(final)
+        tx.conn.execute(_obj.delete().where(_obj.c.id == object_id))
+        tx.emit("DELETED", key, rv, body)
+        if key.namespace:
+            # The last object of a deleting Project's namespace lets the Project go.
+            pkey = interface.ObjectKey(objs.PROJECT_KIND, "", key.namespace)
+            project = self._row(tx.conn, pkey)
+            if (
+                project is not None
+                and objs.is_deleting(project[1])
+                and not objs.finalizers_of(project[1])
+                and not self._holds_back(tx, pkey)
+            ):
+                prv = tx.bump()
+                self._remove(tx, project[0], pkey, objs.with_resource_version(project[1], prv), prv)
+        result: interface.Object = objs.loads(body)
+        return result
+
+    def _load_for_write(
+        self, tx: _Tx, obj: interface.Object
+    ) -> tuple[interface.ObjectKey, int, interface.Object]:
+        key = objs.key_of(obj)
+        found = self._row(tx.conn, key)
+        if found is None:
+            raise errors.NotFoundError(f"{objs.describe(key)} not found; create it first")
+        object_id, current = found
+        objs.check_preconditions(obj, current, key)
+        return key, object_id, current
+
+    async def update(self, obj: interface.Object) -> interface.Object:
+        """Replace metadata and spec (not status); ConflictError on a stale resourceVersion."""
+        objs.key_of(obj)
+
+        def tx_fn(tx: _Tx) -> interface.Object:
+            key, object_id, current = self._load_for_write(tx, obj)
+            new = objs.merge_update(current, obj)
+            if new == current:
+                return current
+            return self._replace(tx, object_id, key, current, new)
+
+        return await self._write_op(tx_fn)
+
+    async def update_status(self, obj: interface.Object) -> interface.Object:
+        """Replace status only; ConflictError on a stale resourceVersion."""
+        objs.key_of(obj)
+
+        def tx_fn(tx: _Tx) -> interface.Object:
+            key, object_id, current = self._load_for_write(tx, obj)
+            new = objs.with_status(current, obj)
+            if new == current:
+                return current
+            return self._replace(tx, object_id, key, current, new)
+
+        return await self._write_op(tx_fn)
+
+    async def delete(self, kind: str, namespace: str, name: str) -> interface.Object | None:
+        """Delete (or mark for deletion when finalizers remain); NotFoundError if absent.
+        Returns the object marked for deletion, or None when it is gone."""
+        key = interface.ObjectKey(kind, namespace, name)
+
+        def tx_fn(tx: _Tx) -> interface.Object | None:
+            found = self._row(tx.conn, key)
+            if found is None:
+                raise errors.NotFoundError(f"{objs.describe(key)} not found")
+            object_id, current = found
+            if kind == objs.PROJECT_KIND and not namespace:
+                self._cascade(tx, name)
+            if objs.is_deleting(current):
+                # Already marked; a Project may be able to go now that its namespace emptied.
+                if not objs.finalizers_of(current) and not self._holds_back(tx, key):
+                    rv = tx.bump()
+                    self._remove(tx, object_id, key, objs.with_resource_version(current, rv), rv)
+                    return None
+                return current
+            if objs.finalizers_of(current) or self._holds_back(tx, key):
+                marked = objs.marked_for_deletion(current, self._clock.now())
+                return self._replace(tx, object_id, key, current, marked)
+            rv = tx.bump()
+            self._remove(tx, object_id, key, objs.with_resource_version(current, rv), rv)
+            return None
+
+        return await self._write_op(tx_fn)
+
+    def _cascade(self, tx: _Tx, namespace: str) -> None:
+        """Delete everything in a Project's namespace (objects with finalizers are marked)."""
+        rows = tx.conn.execute(
+            sa.select(_obj.c.id, _obj.c.kind, _obj.c.name, _obj.c.body)
+            .where(_obj.c.namespace == namespace)
+            .order_by(_obj.c.kind, _obj.c.name)
+        ).all()
+        for row in rows:
+            object_id: int = row[0]
+            key = interface.ObjectKey(row[1], namespace, row[2])
+            current = objs.loads(row[3])
+            if objs.finalizers_of(current):
+                if not objs.is_deleting(current):
+                    marked = objs.marked_for_deletion(current, self._clock.now())
+                    self._replace(tx, object_id, key, current, marked)
+                continue
+            rv = tx.bump()
+            tx.conn.execute(_obj.delete().where(_obj.c.id == object_id))
+            tx.emit("DELETED", key, rv, objs.dumps(objs.with_resource_version(current, rv)))
+
+    # -- watch ----------------------------------------------------------------------------
+
+    async def watch(
+        self,
+        kind: str | None = None,
+        options: interface.ListOptions | None = None,
+        since: str | None = None,
+    ) -> AsyncIterator[interface.WatchEvent]:
+        """Events after `since` (a resourceVersion; None = from now), in order, forever."""
+        opts = options or interface.ListOptions()
+        reqs = selectors.parse_label_selector(opts.label_selector)
+        fields = selectors.parse_field_selector(opts.field_selector)
+        if since is None or since == "":
+            cursor = int(await self.current_resource_version())
+        else:
+            cursor = _parse_rv(since)
+        namespace = opts.namespace
+        if "metadata.namespace" in fields:
+            namespace = fields["metadata.namespace"]
+        timeout = PG_RECHECK_SECONDS if self._target.dialect == "postgresql" else None
+
+        while not self._closed:
+            wake = self._hub.waiter()
+            rows, head, compacted = await self._run(
+                self._read, functools.partial(self._events_after, cursor, kind, namespace)
+            )
+            if cursor < compacted:
+                raise errors.ConflictError(
+                    f"watch from resourceVersion {cursor}: resourceVersion too old (events up "
+                    f"to {compacted} have been compacted); list again and watch from the "
+                    "list's resourceVersion"
+                )
+            for rv, type_, body, prev in rows:
+                cursor = rv
+                event = self._to_event(rv, type_, body, prev, reqs, fields)
+                if event is not None:
+                    yield event
+            if len(rows) < WATCH_BATCH:
+                cursor = max(cursor, head)
+                if self._closed:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+
+    @staticmethod
+    def _events_after(
+        cursor: int, kind: str | None, namespace: str | None, conn: Connection
+    ) -> tuple[Sequence[sa.Row[Any]], int, int]:
+        q = sa.select(_evt.c.resource_version, _evt.c.type, _evt.c.body, _evt.c.prev_labels).where(
+            _evt.c.resource_version > cursor
+        )
+        if kind is not None:
+            q = q.where(_evt.c.kind == kind)
+        if namespace is not None:
+            q = q.where(_evt.c.namespace == namespace)
+        rows = conn.execute(q.order_by(_evt.c.resource_version).limit(WATCH_BATCH)).all()
+        state = conn.execute(
+            sa.select(_state.c.resource_version, _state.c.compacted_version).where(_state.c.id == 1)
+        ).one()
+        return rows, int(state[0]), int(state[1])
+
+    @staticmethod
+    def _to_event(
+        rv: int,
+        type_: interface.EventType,
+        body: str,
+        prev: str | None,
+        reqs: tuple[selectors.Requirement, ...],
+        fields: dict[str, str],
+    ) -> interface.WatchEvent | None:
+        obj = objs.loads(body)
+        if not reqs and not fields:
+            return interface.WatchEvent(type_, obj, rv)
+        now_matches = selectors.matches(reqs, fields, obj)
+        if type_ != "MODIFIED" or prev is None:
+            return interface.WatchEvent(type_, obj, rv) if now_matches else None
+        prev_obj = {"metadata": dict(objs.meta(obj), labels=json.loads(prev))}
+        before = selectors.matches(reqs, fields, prev_obj)
+        if now_matches and before:
+            return interface.WatchEvent("MODIFIED", obj, rv)
+        if now_matches:
+            return interface.WatchEvent("ADDED", obj, rv)
+        if before:
+            return interface.WatchEvent("DELETED", obj, rv)
+        return None
+
+    async def compact(self) -> int:
+        """Drop watch events past the retention window; returns how many were dropped."""
+        self._writes_since_compaction = 0
+        keep = self._retention
+        now_ts = self._clock.now().timestamp()
+
+        def tx_fn(conn: Connection) -> int:
+            conn.execution_options(kargo_write=True)
+            with conn.begin():
+                rv: int = conn.execute(
+                    sa.select(_state.c.resource_version).where(_state.c.id == 1).with_for_update()
+                ).scalar_one()
+                upto = conn.execute(
+                    sa.select(sa.func.max(_evt.c.resource_version)).where(
+                        sa.or_(
+                            _evt.c.resource_version <= rv - keep.max_events,
+                            _evt.c.created_at < now_ts - keep.max_age.total_seconds(),
+                        )
+                    )
+                ).scalar_one_or_none()
+                if upto is None:
+                    return 0
+                dropped = conn.execute(_evt.delete().where(_evt.c.resource_version <= upto))
+                conn.execute(_state.update().where(_state.c.id == 1).values(compacted_version=upto))
+                return int(dropped.rowcount)
+
+        def run() -> int:
+            with self._engine.connect() as conn:
+                return tx_fn(conn)
+
+        async with self._write_lock:
+            return await self._run(run)
+
+    # -- cache and leases -----------------------------------------------------------------
+
+    async def cache_get(self, bucket: str, key: str) -> str | None:
+        """A durable key-value cache (e.g. image metadata by digest); None when absent."""
+        c = schema.cache.c
+        return await self._run(
+            self._read,
+            lambda conn: conn.execute(
+                sa.select(c.value).where(c.bucket == bucket, c.key == key)
+            ).scalar_one_or_none(),
+        )
+
+    def _own_tx(self, stmt: sa.Executable) -> int:
+        with self._engine.connect() as conn:
+            conn.execution_options(kargo_write=True)
+            with conn.begin():
+                result = conn.execute(stmt)
+                return int(result.rowcount)
+
+    async def cache_put(self, bucket: str, key: str, value: str) -> None:
+        """Insert or replace a cache entry."""
+        ins = self._upsert(schema.cache).values(bucket=bucket, key=key, value=value)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[schema.cache.c.bucket, schema.cache.c.key],
+            set_={"value": ins.excluded.value},
+        )
+        await self._run(self._own_tx, stmt)
+
+    async def try_acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take or renew a named lease (a lock shared by every replica on this database).
+        True when `holder` now holds it; an expired lease may be taken by anyone."""
+        if ttl_seconds <= 0:
+            raise errors.ValidationError(
+                "", [errors.Problem(f"lease ttl must be positive, got {ttl_seconds}", path="ttl")]
+            )
+        now = self._clock.now().timestamp()
+        c = schema.leases.c
+        ins = self._upsert(schema.leases).values(
+            name=name, holder=holder, expires_at=now + ttl_seconds
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=[c.name],
+            set_={"holder": ins.excluded.holder, "expires_at": ins.excluded.expires_at},
+            where=sa.or_(c.expires_at <= now, c.holder == holder),
+        )
+        return await self._run(self._own_tx, stmt) == 1
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give up a lease held by `holder` (no-op otherwise)."""
+        c = schema.leases.c
+        await self._run(
+            self._own_tx, schema.leases.delete().where(c.name == name, c.holder == holder)
+        )
