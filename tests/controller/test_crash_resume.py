@@ -1,0 +1,147 @@
+"""Crash safety end to end: SIGKILL the controllers mid-promotion, restart, nothing runs twice.
+
+A subprocess (`python -m kargo.controller`) runs a three-step promotion against a SQLite file.
+Step b signals through a file and blocks; the test kills the process with SIGKILL there, lets b
+go, restarts the controllers and waits for success. Marker files (outside the work dir) count
+how often each step ran: a and c once, b twice (it was interrupted mid-run, so it runs again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kargo.store import open_store
+from tests.controller import objects
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_controllers(db: Path, work: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kargo.controller",
+                "--store",
+                f"sqlite:///{db}",
+                "--work-root",
+                str(work),
+                "--steps",
+                "tests.controller.teststeps",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def wait_until(predicate, what: str, proc: subprocess.Popen[bytes], log: Path, within=60.0):
+    async def poll():
+        while not await predicate():
+            if proc.poll() is not None:
+                raise AssertionError(f"controllers exited ({proc.returncode}):\n{log.read_text()}")
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), within)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()}") from None
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def runs(markers: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for marker in markers.glob("*.*"):
+        alias = marker.name.rsplit(".", 1)[0]
+        counts[alias] = counts.get(alias, 0) + 1
+    return counts
+
+
+@pytest.mark.slow
+async def test_a_killed_controller_resumes_the_promotion_without_rerunning_finished_steps(
+    tmp_path,
+):
+    db = tmp_path / "kargo.db"
+    work = tmp_path / "work"
+    markers = tmp_path / "markers"
+    block = tmp_path / "block"
+    signal_file = tmp_path / "b-started"
+    log = tmp_path / "controllers.log"
+    block.write_text("hold")
+    store = await open_store(f"sqlite:///{db}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        await store.create(objects.stage())
+        await store.create(objects.freight("f1"))
+        await store.create(
+            objects.promotion(
+                "test.01a.f1",
+                [
+                    {"uses": "record", "as": "a", "config": {"markers": str(markers)}},
+                    {
+                        "uses": "record",
+                        "as": "b",
+                        "config": {
+                            "markers": str(markers),
+                            "signalFile": str(signal_file),
+                            "blockFile": str(block),
+                        },
+                    },
+                    {"uses": "record", "as": "c", "config": {"markers": str(markers)}},
+                ],
+            )
+        )
+        proc = start_controllers(db, work, log)
+        procs.append(proc)
+
+        async def b_started():
+            return signal_file.exists()
+
+        await wait_until(b_started, "step b to start", proc, log)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert runs(markers) == {"a": 1, "b": 1}
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        assert promo["status"]["phase"] == "Running"
+        assert promo["status"]["currentStep"] == 1
+        work_dirs = list(work.glob("*/*"))
+        assert len(work_dirs) == 1  # kept for the resumed run
+
+        block.unlink()
+        proc = start_controllers(db, work, log)
+        procs.append(proc)
+
+        async def succeeded():
+            obj = await store.get("Promotion", "demo", "test.01a.f1")
+            return (obj.get("status") or {}).get("phase") == "Succeeded"
+
+        await wait_until(succeeded, "the promotion to succeed", proc, log)
+        assert runs(markers) == {"a": 1, "b": 2, "c": 1}
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        assert [m["status"] for m in promo["status"]["stepExecutionMetadata"]] == ["Succeeded"] * 3
+        # the same work dir was reused by the resumed step, then removed at the end
+        assert {(markers / "b.1").read_text()} == {(markers / "b.2").read_text()}
+        assert not work_dirs[0].exists()
+    finally:
+        for proc in procs:
+            stop(proc)
+        await store.close()
