@@ -1,0 +1,306 @@
+"""The json step family: json-update and json-parse.
+
+json-update behaves like tidwall/sjson, which Kargo uses: it rewrites only the bytes of the value
+it sets and inserts new members next to their siblings with the siblings' spacing, so the rest of
+the document keeps its formatting. A small span-recording JSON reader finds where each value
+sits; the standard library decodes the scalars.
+
+Neighbours: kargo.promotion.workdir (safe paths, key paths), kargo.expressions.lang (json-parse).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from kargo import errors
+from kargo.promotion import registry as reg, workdir
+from kargo.promotion.context import StepContext, StepResult
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+class JSONUpdate(_Config):
+    """One key to set."""
+
+    key: str = Field(
+        min_length=1,
+        description="The key to update, in sjson path syntax: dots between parts (`image.tag`), "
+        "array indexes as parts (`items.0.name`, `-1` appends), `\\.` for a literal dot.",
+    )
+    value: Any = Field(
+        description="The new value: a string, number, boolean, null, object or array."
+    )
+
+
+class JSONUpdateConfig(_Config):
+    """Configuration of json-update."""
+
+    path: str = Field(min_length=1, description="Path to a JSON file, relative to the work dir.")
+    updates: list[JSONUpdate] = Field(
+        min_length=1, description="The changes to apply to the file; at least one."
+    )
+
+
+class ParseOutput(_Config):
+    """One named output of json-parse."""
+
+    name: str = Field(min_length=1, description="The name of the output.")
+    from_expression: str = Field(
+        min_length=1,
+        description="An expression (without `${{ }}`) evaluated against the parsed file.",
+    )
+
+
+class JSONParseConfig(_Config):
+    """Configuration of json-parse."""
+
+    path: str = Field(min_length=1, description="Path to a JSON file, relative to the work dir.")
+    outputs: list[ParseOutput] = Field(
+        min_length=1, description="The outputs to extract from the parsed file."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# a JSON reader that remembers where every value is
+
+
+@dataclass
+class Span:
+    """Where a JSON value sits in the text; members/items for containers."""
+
+    start: int
+    end: int
+    kind: str  # "object" | "array" | "scalar"
+    members: list[tuple[str, int, Span]] = field(default_factory=list)  # (key, key_start, value)
+    items: list[Span] = field(default_factory=list)
+
+
+_WS = " \t\r\n"
+_decoder = json.JSONDecoder()
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _fail(text: str, i: int, what: str) -> errors.TerminalStepError:
+    line = text.count("\n", 0, i) + 1
+    col = i - (text.rfind("\n", 0, i) + 1) + 1
+    return errors.TerminalStepError(f"invalid JSON at line {line}, column {col}: {what}")
+
+
+def parse_spans(text: str, i: int = 0) -> Span:
+    """Parse the value starting at or after `i`."""
+    i = _skip(text, i)
+    if i >= len(text):
+        raise _fail(text, i, "unexpected end of input")
+    char = text[i]
+    if char == "{":
+        span = Span(i, i, "object")
+        j = _skip(text, i + 1)
+        if j < len(text) and text[j] == "}":
+            span.end = j + 1
+            return span
+        while True:
+            j = _skip(text, j)
+            if j >= len(text) or text[j] != '"':
+                raise _fail(text, j, "expected a member name")
+            key_start = j
+            key, j = _decoder.raw_decode(text, j)
+            j = _skip(text, j)
+            if j >= len(text) or text[j] != ":":
+                raise _fail(text, j, "expected ':'")
+            value = parse_spans(text, j + 1)
+            span.members.append((key, key_start, value))
+            j = _skip(text, value.end)
+            if j < len(text) and text[j] == ",":
+                j += 1
+                continue
+            if j < len(text) and text[j] == "}":
+                span.end = j + 1
+                return span
+            raise _fail(text, j, "expected ',' or '}'")
+    if char == "[":
+        span = Span(i, i, "array")
+        j = _skip(text, i + 1)
+        if j < len(text) and text[j] == "]":
+            span.end = j + 1
+            return span
+        while True:
+            value = parse_spans(text, j)
+            span.items.append(value)
+            j = _skip(text, value.end)
+            if j < len(text) and text[j] == ",":
+                j += 1
+                continue
+            if j < len(text) and text[j] == "]":
+                span.end = j + 1
+                return span
+            raise _fail(text, j, "expected ',' or ']'")
+    try:
+        _, end = _decoder.raw_decode(text, i)
+    except json.JSONDecodeError as err:
+        raise _fail(text, i, err.msg) from err
+    return Span(i, end, "scalar")
+
+
+# ---------------------------------------------------------------------------------------------
+# editing
+
+
+def _indent_unit(text: str) -> str:
+    for line in text.splitlines():
+        stripped = line.lstrip(" \t")
+        if stripped and len(stripped) < len(line):
+            return line[: len(line) - len(stripped)]
+    return "  "
+
+
+def _line_indent(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    line = text[start:pos]
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _render(text: str, pos: int, value: Any) -> str:
+    """`value` as JSON; containers pretty-printed when the file is, indented to fit at `pos`."""
+    if not isinstance(value, dict | list) or not value or "\n" not in text:
+        return json.dumps(value, ensure_ascii=False)
+    rendered = json.dumps(value, ensure_ascii=False, indent=_indent_unit(text))
+    newline = "\r\n" if "\r\n" in text else "\n"
+    base = _line_indent(text, pos)
+    return rendered.replace("\n", newline + base)
+
+
+def _nest(parts: list[str], value: Any) -> Any:
+    for part in reversed(parts):
+        index = workdir.parse_index(part)
+        value = [value] if index in (0, -1) else {part: value}
+    return value
+
+
+def _insert_member(text: str, obj: Span, key: str, value: Any) -> str:
+    if not obj.members:
+        inner = f"{json.dumps(key, ensure_ascii=False)}: {_render(text, obj.start, value)}"
+        if "\n" in text[obj.start : obj.end] or "\n" in text:
+            newline = "\r\n" if "\r\n" in text else "\n"
+            base = _line_indent(text, obj.start)
+            unit = _indent_unit(text)
+            inner = f"{newline}{base}{unit}{json.dumps(key, ensure_ascii=False)}: " + _render(
+                text, obj.start, value
+            ).replace(newline, newline + unit)
+            return text[: obj.start] + "{" + inner + newline + base + "}" + text[obj.end :]
+        return text[: obj.start] + "{" + inner + "}" + text[obj.end :]
+    last_key, last_key_start, last_value = obj.members[-1]
+    # the whitespace in front of the last member's name, and between its name and its value
+    before = text[:last_key_start]
+    lead_start = len(before.rstrip(_WS))
+    lead = before[lead_start:]
+    key_end = _decoder.raw_decode(text, last_key_start)[1]
+    colon = text[key_end : last_value.start]
+    rendered = _render(text, last_key_start, value)
+    insertion = f",{lead}{json.dumps(key, ensure_ascii=False)}{colon}{rendered}"
+    return text[: last_value.end] + insertion + text[last_value.end :]
+
+
+def _append_item(text: str, arr: Span, value: Any) -> str:
+    rendered = _render(text, arr.start, value)
+    if not arr.items:
+        return text[: arr.start] + "[" + rendered + "]" + text[arr.end :]
+    last = arr.items[-1]
+    before = text[: last.start]
+    lead = before[len(before.rstrip(_WS)) :]
+    if len(arr.items) >= 2:
+        prev_end = arr.items[-2].end
+        between = text[prev_end : last.start]
+        lead = between[between.index(",") + 1 :] if "," in between else lead
+    return text[: last.end] + "," + lead + rendered + text[last.end :]
+
+
+def set_value(text: str, key: str, value: Any) -> str:
+    """`text` with the value at `key` set, creating what is missing (sjson semantics)."""
+    parts = workdir.split_key(key)
+    span = parse_spans(text)
+    for i, part in enumerate(parts):
+        rest = parts[i + 1 :]
+        if span.kind == "object":
+            found = next((m for m in span.members if m[0] == part), None)
+            if found is None:
+                return _insert_member(text, span, part, _nest(rest, value))
+            span = found[2]
+        elif span.kind == "array":
+            index = workdir.parse_index(part)
+            if index is None:
+                raise errors.TerminalStepError(f"key {key!r}: {part!r} is not an array index")
+            if index == -1 or index >= len(span.items):
+                return _append_item(text, span, _nest(rest, value))
+            span = span.items[index]
+        else:
+            replacement = _render(text, span.start, _nest(parts[i:], value))
+            if workdir.parse_index(part) is not None:
+                replacement = _render(text, span.start, {part: _nest(rest, value)})
+            return text[: span.start] + replacement + text[span.end :]
+    return text[: span.start] + _render(text, span.start, value) + text[span.end :]
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
+    """Kargo's json-update commit message fragment."""
+    return "\n".join([f"Updated {path}", ""] + [f"- {k}: {_quote(v)}" for k, v in updates])
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+async def json_update(ctx: StepContext, cfg: JSONUpdateConfig) -> StepResult:
+    """Updates the values of keys in a JSON file, keeping its formatting."""
+    file = workdir.resolve(ctx.work_dir, cfg.path)
+    if not file.is_file():
+        raise errors.TerminalStepError(f"file {cfg.path!r} not found in the work directory")
+    with file.open(encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    new_text = text
+    try:
+        for upd in cfg.updates:
+            new_text = set_value(new_text, upd.key, upd.value)
+    except errors.TerminalStepError as err:
+        raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
+    if new_text != text:
+        with file.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(new_text)
+    message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
+    return StepResult(output={"commitMessage": message})
+
+
+async def json_parse(ctx: StepContext, cfg: JSONParseConfig) -> StepResult:
+    """Parses a JSON file and extracts outputs from it with expressions."""
+    file = workdir.resolve(ctx.work_dir, cfg.path)
+    if not file.is_file():
+        raise errors.TerminalStepError(f"file {cfg.path!r} not found in the work directory")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise errors.TerminalStepError(f"file {cfg.path!r} is not valid JSON: {err}") from err
+    outputs = [(o.name, o.from_expression) for o in cfg.outputs]
+    return StepResult(output=workdir.evaluate_outputs(data, outputs, cfg.path))
+
+
+def register(registry: reg.StepRegistry) -> None:
+    """Register json-update and json-parse."""
+    registry.step("json-update", JSONUpdateConfig)(json_update)
+    registry.step("json-parse", JSONParseConfig)(json_parse)

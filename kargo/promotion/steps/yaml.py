@@ -1,0 +1,275 @@
+"""The yaml step family: yaml-update, yaml-parse, yaml-merge.
+
+yaml-update edits values in place so that a git diff shows only the changed values: when every
+update addresses an existing scalar, the new value is spliced into the original text at the
+position the YAML composer reports (comments, key order, quoting, indentation, anchors, document
+markers and CRLF line endings all survive byte for byte). Updates that add keys or replace
+collections fall back to a ruamel.yaml round trip, with the file's own mapping and sequence
+indentation detected first so the rest of the file is not re-indented.
+
+Neighbours: kargo.promotion.workdir (safe paths, key-path parsing), kargo.expressions.lang
+(yaml-parse outputs), kargo.promotion.registry (registration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+from kargo import errors
+from kargo.promotion import registry as reg, workdir
+from kargo.promotion.context import StepContext, StepResult
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+class YAMLUpdate(_Config):
+    """One key to set."""
+
+    key: str = Field(
+        min_length=1,
+        description="The key to update. Nested keys are separated by dots (`image.tag`), sequence "
+        "items by index (`containers.0.image`); escape literal dots as `\\.`.",
+    )
+    value: Any = Field(description="The new value for the key; usually an expression.")
+
+
+class YAMLUpdateConfig(_Config):
+    """Configuration of yaml-update."""
+
+    path: str = Field(min_length=1, description="Path to a YAML file, relative to the work dir.")
+    updates: list[YAMLUpdate] = Field(
+        min_length=1, description="The changes to apply to the file; at least one."
+    )
+
+
+class ParseOutput(_Config):
+    """One named output of a *-parse step."""
+
+    name: str = Field(min_length=1, description="The name of the output.")
+    from_expression: str = Field(
+        min_length=1,
+        description="An expression (without `${{ }}`) evaluated against the parsed file; its "
+        "result becomes the output's value.",
+    )
+
+
+class YAMLParseConfig(_Config):
+    """Configuration of yaml-parse."""
+
+    path: str = Field(min_length=1, description="Path to a YAML file, relative to the work dir.")
+    outputs: list[ParseOutput] = Field(
+        min_length=1, description="The outputs to extract from the parsed file."
+    )
+
+
+class YAMLMergeConfig(_Config):
+    """Configuration of yaml-merge."""
+
+    in_files: list[str] = Field(
+        min_length=1,
+        description="Paths of the YAML files to merge, in order; later files win.",
+    )
+    out_file: str = Field(min_length=1, description="Path of the merged file to create or update.")
+    ignore_missing_files: bool = Field(
+        default=False, description="Skip input files that do not exist instead of failing."
+    )
+
+
+@dataclass(frozen=True)
+class Update:
+    """A parsed update: key parts and the new value."""
+
+    key: str
+    parts: list[str]
+    value: Any
+
+
+def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
+    """Kargo's yaml-update commit message fragment."""
+    lines = [f"Updated {path}", ""]
+    lines += [f"- {key}: {workdir.quote_if_necessary(value)}" for key, value in updates]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# round trip (kargo.promotion.workdir.load_yaml keeps indentation, header and CRLF)
+
+
+def _styled(old: Any, new: Any) -> Any:
+    if isinstance(new, str):
+        if isinstance(old, SingleQuotedScalarString):
+            return SingleQuotedScalarString(new)
+        if isinstance(old, DoubleQuotedScalarString):
+            return DoubleQuotedScalarString(new)
+    return new
+
+
+def _set_path(data: Any, upd: Update) -> Any:
+    """Set upd.value at upd.parts inside ruamel data, creating what is missing; the new root."""
+    if not isinstance(data, CommentedMap | CommentedSeq):
+        data = CommentedMap()
+    root = data
+    node: Any = data
+    for i, part in enumerate(upd.parts):
+        last = i == len(upd.parts) - 1
+        if isinstance(node, CommentedSeq):
+            index = workdir.parse_index(part)
+            if index is None:
+                raise errors.TerminalStepError(f"key {upd.key!r}: {part!r} is not a sequence index")
+            if index == -1 or index >= len(node):
+                node.append(None if last else CommentedMap())
+                index = len(node) - 1
+            if last:
+                node[index] = _styled(node[index], upd.value)
+                return root
+            if not isinstance(node[index], CommentedMap | CommentedSeq):
+                node[index] = CommentedMap()
+            node = node[index]
+        else:
+            if last:
+                node[part] = _styled(node.get(part), upd.value)
+                return root
+            if not isinstance(node.get(part), CommentedMap | CommentedSeq):
+                node[part] = CommentedMap()
+            node = node[part]
+    return root
+
+
+def _round_trip(text: str, updates: list[Update]) -> str:
+    loaded = workdir.load_yaml(text)
+    for upd in updates:
+        loaded.docs[0] = _set_path(loaded.docs[0], upd)
+    return loaded.dump()
+
+
+def update_text(text: str, updates: list[Update]) -> str:
+    """`text` with `updates` applied, changing as few bytes as possible."""
+    try:
+        try:
+            return workdir.edit_yaml(
+                text, [workdir.YAMLEdit(u.key, u.parts, u.value) for u in updates]
+            )
+        except workdir.NeedsStructuralEdit:
+            return _round_trip(text, updates)
+    except YAMLError as err:
+        raise errors.TerminalStepError(f"the file is not valid YAML: {err}") from err
+
+
+# ---------------------------------------------------------------------------------------------
+# merging
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Merge `overlay` into `base`: mappings recursively, anything else replaced."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        for key, value in overlay.items():
+            base[key] = deep_merge(base[key], value) if key in base else value
+        return base
+    return overlay
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+def _read(ctx: StepContext, path: str) -> tuple[Path, str]:
+    file = workdir.resolve(ctx.work_dir, path)
+    if not file.is_file():
+        raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
+    with file.open(encoding="utf-8", newline="") as fh:
+        return file, fh.read()
+
+
+def _write(file: Path, text: str) -> None:
+    with file.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+
+
+async def yaml_update(ctx: StepContext, cfg: YAMLUpdateConfig) -> StepResult:
+    """Updates the values of keys in a YAML file, keeping its comments and formatting."""
+    file, text = _read(ctx, cfg.path)
+    updates = [Update(u.key, workdir.split_key(u.key), u.value) for u in cfg.updates]
+    try:
+        new_text = update_text(text, updates)
+    except errors.TerminalStepError as err:
+        raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
+    if new_text != text:
+        _write(file, new_text)
+    message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
+    return StepResult(output={"commitMessage": message})
+
+
+async def yaml_parse(ctx: StepContext, cfg: YAMLParseConfig) -> StepResult:
+    """Parses a YAML file and extracts outputs from it with expressions."""
+    _, text = _read(ctx, cfg.path)
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as err:
+        raise errors.TerminalStepError(f"file {cfg.path!r} is not valid YAML: {err}") from err
+    outputs = [(o.name, o.from_expression) for o in cfg.outputs]
+    return StepResult(output=workdir.evaluate_outputs(data, outputs, cfg.path))
+
+
+def merge_commit_message(out_file: str, in_files: list[str]) -> str:
+    """Kargo's yaml-merge commit message fragment."""
+    if len(in_files) == 1:
+        return f"Merged {in_files[0]} to {out_file}"
+    return "\n".join(
+        [f"Merged {len(in_files)} YAML files to {out_file}"] + [f"- {f}" for f in in_files]
+    )
+
+
+async def yaml_merge(ctx: StepContext, cfg: YAMLMergeConfig) -> StepResult:
+    """Deep-merges YAML files into one; mappings merge, later files win."""
+    files: list[tuple[Path, str]] = []
+    for path in cfg.in_files:
+        file = workdir.resolve(ctx.work_dir, path)
+        if not file.is_file():
+            if cfg.ignore_missing_files:
+                continue
+            raise errors.TerminalStepError(
+                f"input file {path!r} not found; set ignoreMissingFiles: true to skip missing files"
+            )
+        files.append((file, path))
+    out = workdir.resolve(ctx.work_dir, cfg.out_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not files:
+        if not cfg.ignore_missing_files:
+            raise errors.TerminalStepError("no input files found to merge")
+        _write(out, "")
+    else:
+        merged: workdir.YAMLDocument | None = None
+        for file, path in files:
+            with file.open(encoding="utf-8", newline="") as fh:
+                text = fh.read()
+            try:
+                loaded = workdir.load_yaml(text)
+            except YAMLError as err:
+                raise errors.TerminalStepError(f"file {path!r} is not valid YAML: {err}") from err
+            if loaded.docs[0] is None:
+                continue
+            if merged is None:
+                merged = loaded
+                merged.docs = merged.docs[:1]
+            else:
+                merged.docs[0] = deep_merge(merged.docs[0], loaded.docs[0])
+        _write(out, merged.dump() if merged is not None else "")
+    return StepResult(output={"commitMessage": merge_commit_message(cfg.out_file, cfg.in_files)})
+
+
+def register(registry: reg.StepRegistry) -> None:
+    """Register yaml-update, yaml-parse and yaml-merge."""
+    registry.step("yaml-update", YAMLUpdateConfig)(yaml_update)
+    registry.step("yaml-parse", YAMLParseConfig)(yaml_parse)
+    registry.step("yaml-merge", YAMLMergeConfig)(yaml_merge)

@@ -1,0 +1,571 @@
+"""Paths inside a promotion's work directory, and key paths inside the files there.
+
+`ensure`/`remove` create and delete a Promotion's work directory (used by the engine).
+
+Every file-editing step (kargo.promotion.steps.*: yaml, jsonfile, tomlfile, files, kustomize,
+helm, git) turns a user-given path into a real one with `resolve`, which refuses anything that
+would leave the work directory: absolute paths, `..` escapes, and symlinks that lead out.
+`display` renders a path for messages relative to the work directory, so temporary
+directories never leak into user-facing text.
+
+`split_key` parses the sjson-style dot paths used by yaml-update, json-update and toml-update
+(`image.tag`, `containers.0.image`, `example\\.com/version`), following Kargo's
+pkg/yaml/update.go escaping rules. It lives here, beside the path rules, so that step families
+stay independent of each other. So do `load_yaml` and `detect_indentation`, the ruamel.yaml
+round trip that keeps a file's comments, quoting, indentation, header and CRLF line endings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kargo import errors
+
+
+def promotion_dir(work_root: Path, promo: dict[str, Any]) -> Path:
+    """Where a Promotion's work directory lives: <root>/<namespace>/<name>."""
+    meta = promo.get("metadata") or {}
+    parts = [str(meta.get("namespace") or "_"), str(meta.get("name") or "_")]
+    safe = [p.replace("/", "_").replace("\\", "_").lstrip(".") or "_" for p in parts]
+    return Path(work_root).joinpath(*safe)
+
+
+def ensure(work_root: Path, promo: dict[str, Any]) -> Path:
+    """Create (if needed) and return a Promotion's work directory; it survives a restart."""
+    path = promotion_dir(work_root, promo)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def remove(work_root: Path, promo: dict[str, Any]) -> None:
+    """Delete a finished Promotion's work directory, if it exists."""
+    shutil.rmtree(promotion_dir(work_root, promo), ignore_errors=True)
+
+
+def resolve(work_dir: Path, user_path: str) -> Path:
+    """The absolute path of `user_path` inside `work_dir`, refusing escapes.
+
+    The result is lexically normalised but its last component is not dereferenced, so a step
+    that deletes a symlink deletes the link, not its target. Symlinks anywhere on the way,
+    including the last component, must still resolve inside the work directory.
+    """
+    if user_path is None or str(user_path).strip() == "":
+        raise errors.TerminalStepError("path is empty; give a path relative to the work directory")
+    raw = str(user_path)
+    if "\x00" in raw:
+        raise errors.TerminalStepError(f"path {raw!r} contains a NUL byte")
+    if os.path.isabs(raw) or PurePosixPath(raw).is_absolute():
+        raise errors.TerminalStepError(
+            f"path {raw!r} is absolute; paths are relative to the promotion's work directory "
+            f"(for example ./src/values.yaml)"
+        )
+    normalised = os.path.normpath(raw)
+    if normalised == ".." or normalised.startswith(".." + os.sep):
+        raise errors.TerminalStepError(
+            f"path {raw!r} leads outside the work directory; remove the '..' segments"
+        )
+    root = Path(os.path.realpath(work_dir))
+    candidate = root if normalised == "." else root / normalised
+    real = Path(os.path.realpath(candidate))
+    if real != root and root not in real.parents:
+        raise errors.TerminalStepError(
+            f"path {raw!r} leads outside the work directory through a symbolic link; "
+            f"symlinks in the work directory must point inside it"
+        )
+    return candidate
+
+
+def is_inside(work_dir: Path, path: Path) -> bool:
+    """Whether `path`, with every symlink followed, stays inside `work_dir`."""
+    root = Path(os.path.realpath(work_dir))
+    real = Path(os.path.realpath(path))
+    return real == root or root in real.parents
+
+
+def display(work_dir: Path, path: Path) -> str:
+    """`path` relative to the work directory, for messages (never the temp dir itself)."""
+    root = Path(os.path.realpath(work_dir))
+    try:
+        rel = Path(os.path.realpath(path.parent)) / path.name
+        return rel.relative_to(root).as_posix() or "."
+    except ValueError:
+        try:
+            return path.relative_to(work_dir).as_posix()
+        except ValueError:
+            return path.name
+
+
+def split_key(key: str) -> list[str]:
+    """Split an sjson-style key path into its parts.
+
+    Dots separate parts unless escaped with a backslash (`a\\.b` is one part `a.b`); `\\\\` is
+    a literal backslash; a leading unescaped colon marks a numeric-looking part as an object
+    key (Kargo drops it); any other escape is an error.
+    """
+    key = key.strip()
+    if not key:
+        raise errors.TerminalStepError("key is empty; give a dot-separated path such as image.tag")
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for char in key:
+        if escaped:
+            if char not in ".:\\":
+                raise errors.TerminalStepError(
+                    f"invalid escape sequence '\\{char}' in key {key!r}; "
+                    f"only '\\.', '\\:' and '\\\\' are allowed"
+                )
+            current.append(char)
+            escaped = False
+            continue
+        if char == "\\":
+            escaped = True
+        elif char == ".":
+            if not current:
+                raise errors.TerminalStepError(f"empty key part in key {key!r}")
+            parts.append("".join(current))
+            current = []
+        elif char == ":":
+            if current:
+                raise errors.TerminalStepError(
+                    f"unexpected colon in key {key!r}; escape it as '\\:' inside a key part"
+                )
+        else:
+            current.append(char)
+    if escaped:
+        raise errors.TerminalStepError(f"key {key!r} ends with a lone backslash")
+    if not current:
+        raise errors.TerminalStepError(f"empty key part in key {key!r}")
+    parts.append("".join(current))
+    return parts
+
+
+def parse_index(part: str) -> int | None:
+    """A sequence index from a key part (`3`, `-1` to append, or legacy `[3]`), else None."""
+    text = part[1:-1] if part.startswith("[") and part.endswith("]") else part
+    try:
+        index = int(text)
+    except ValueError:
+        return None
+    if index < -1:
+        raise errors.TerminalStepError(f"invalid negative index {index} in key part {part!r}")
+    return index
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML scalars: quoting and in-place splicing
+
+
+def _plain_ok(value: str, in_flow: bool) -> bool:
+    """Whether `value` can be written as a plain scalar and still read back as that string."""
+    if value == "" or value != value.strip() or "\n" in value or "\r" in value:
+        return False
+    loader = YAML(typ="safe", pure=True)
+    try:
+        if loader.load(f"k: {value}\n") != {"k": value}:
+            return False
+        if in_flow and loader.load(f"k: [{value}]\n") != {"k": [value]}:
+            return False
+    except YAMLError:
+        return False
+    return True
+
+
+def _double_quoted(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def quote_if_necessary(value: Any) -> str:
+    """A value as Kargo writes it into commit messages: strings quoted only when they must be."""
+    if isinstance(value, str):
+        return value if _plain_ok(value, in_flow=False) else _double_quoted(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _render_scalar(value: Any, style: str | None, in_flow: bool) -> str:
+    if isinstance(value, str):
+        if style == "'" and "\n" not in value:
+            return "'" + value.replace("'", "''") + "'"
+        if style == '"':
+            return _double_quoted(value)
+        return value if _plain_ok(value, in_flow) else _double_quoted(value)
+    return quote_if_necessary(value)
+
+
+class NeedsStructuralEdit(Exception):
+    """The update adds, removes or replaces a collection; a text splice cannot express it."""
+
+
+def _value_start(text: str, start: int, end: int) -> int:
+    """Skip an anchor (`&a`) and tag (`!!str`) in front of a scalar's text."""
+    while start < end and text[start] in "&!":
+        while start < end and text[start] not in " \t\r\n":
+            start += 1
+        while start < end and text[start] in " \t\r\n":
+            start += 1
+    return start
+
+
+def _locate(root: Node, key: str, parts: list[str], value: Any) -> tuple[ScalarNode, bool]:
+    node = root
+    in_flow = False
+    for part in parts:
+        if isinstance(node, MappingNode):
+            in_flow = bool(node.flow_style)
+            for key_node, value_node in node.value:
+                if isinstance(key_node, ScalarNode) and key_node.value == part:
+                    node = value_node
+                    break
+            else:
+                raise NeedsStructuralEdit
+        elif isinstance(node, SequenceNode):
+            in_flow = bool(node.flow_style)
+            index = parse_index(part)
+            if index is None:
+                raise errors.TerminalStepError(f"key {key!r}: {part!r} is not a sequence index")
+            if index == -1 or index >= len(node.value):
+                raise NeedsStructuralEdit
+            node = node.value[index]
+        else:
+            raise NeedsStructuralEdit
+    if not isinstance(node, ScalarNode) or node.style in ("|", ">"):
+        raise NeedsStructuralEdit
+    if isinstance(value, dict | list):
+        raise NeedsStructuralEdit
+    return node, in_flow
+
+
+def splice_scalars(text: str, updates: list[tuple[str, list[str], Any]]) -> str:
+    """`text` with the scalars at each (key, parts) replaced by a new value, byte-minimal.
+
+    Only the replaced values' bytes change, so comments, quoting, indentation, anchors,
+    document markers and CRLF survive. Raises NeedsStructuralEdit when an update would add a
+    key or item, or replace a collection or block scalar.
+    """
+    yaml = YAML(typ="rt")
+    docs = list(yaml.compose_all(text))
+    if not docs or docs[0] is None:
+        raise NeedsStructuralEdit
+    edits: dict[int, tuple[int, str]] = {}
+    for key, parts, value in updates:
+        node, in_flow = _locate(docs[0], key, parts, value)
+        end = node.end_mark.index
+        start = _value_start(text, node.start_mark.index, end)
+        edits[start] = (end, _render_scalar(value, node.style, in_flow))
+    out = text
+    for start in sorted(edits, reverse=True):
+        end, rendered = edits[start]
+        out = out[:start] + rendered + out[end:]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# structural edits as text insertions: a new key or item is written next to its siblings with
+# their indentation, so nothing else in the file moves
+
+
+@dataclass(frozen=True)
+class YAMLEdit:
+    """Set (or, with delete, remove) the value at a key path."""
+
+    key: str
+    parts: list[str]
+    value: Any = None
+    delete: bool = False
+
+
+def _first_doc(text: str) -> Node:
+    docs = list(YAML(typ="rt").compose_all(text))
+    if not docs or docs[0] is None:
+        raise NeedsStructuralEdit
+    return docs[0]  # type: ignore[no-any-return]  # ruamel's composer is untyped
+
+
+def _line_end(text: str, node: Node) -> int:
+    """Where the line holding the end of `node` (its last leaf, for a collection) ends."""
+    leaf = node
+    while isinstance(leaf, MappingNode | SequenceNode) and leaf.value and not leaf.flow_style:
+        leaf = leaf.value[-1][1] if isinstance(leaf, MappingNode) else leaf.value[-1]
+    end = leaf.end_mark.index
+    if end > 0 and text[end - 1] == "\n":
+        return int(end)
+    newline = text.find("\n", end)
+    return len(text) if newline == -1 else newline + 1
+
+
+def _dump_block(value: Any, indent: Indentation) -> str:
+    yaml = YAML(typ="rt")
+    yaml.width = 1 << 16
+    yaml.indent(mapping=indent.mapping, sequence=indent.sequence, offset=indent.offset)
+    buf = io.StringIO()
+    yaml.dump(value, buf)
+    return buf.getvalue()
+
+
+def _key_text(key: str) -> str:
+    return key if _plain_ok(key, in_flow=False) else _double_quoted(key)
+
+
+def _entry_lines(key: str, value: Any, col: int, indent: Indentation) -> str:
+    pad = " " * col
+    if not isinstance(value, dict | list) or not value:
+        rendered = (
+            "{}" if value == {} else "[]" if value == [] else _render_scalar(value, None, False)
+        )
+        return f"{pad}{_key_text(key)}: {rendered}\n"
+    body = _dump_block({key: value}, indent)
+    return "".join(pad + line if line.strip() else line for line in body.splitlines(True))
+
+
+def _item_lines(value: Any, col: int, indent: Indentation) -> str:
+    pad = " " * col
+    if not isinstance(value, dict | list) or not value:
+        rendered = (
+            "{}" if value == {} else "[]" if value == [] else _render_scalar(value, None, False)
+        )
+        return f"{pad}- {rendered}\n"
+    body = _dump_block([value], indent)
+    lines = [
+        ln[indent.offset :] if ln.startswith(" " * indent.offset) else ln
+        for ln in body.splitlines(True)
+    ]
+    return "".join(pad + line if line.strip() else line for line in lines)
+
+
+def _nest(parts: list[str], value: Any) -> Any:
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def _insert(text: str, pos: int, lines: str) -> str:
+    if pos > 0 and text[pos - 1] != "\n":
+        lines = "\n" + lines
+    if "\r\n" in text:
+        lines = lines.replace("\r\n", "\n").replace("\n", "\r\n")
+    return text[:pos] + lines + text[pos:]
+
+
+def _apply_edit(text: str, edit: YAMLEdit, indent: Indentation) -> str:
+    node = _first_doc(text)
+    for i, part in enumerate(edit.parts):
+        last = i == len(edit.parts) - 1
+        if isinstance(node, MappingNode):
+            found = next(
+                ((k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == part),
+                None,
+            )
+            if found is None:
+                if edit.delete:
+                    return text
+                if node.flow_style or not node.value:
+                    raise NeedsStructuralEdit
+                col = node.value[0][0].start_mark.column
+                lines = _entry_lines(part, _nest(edit.parts[i + 1 :], edit.value), col, indent)
+                return _insert(text, _line_end(text, node), lines)
+            if last and edit.delete:
+                key_node, value_node = found
+                if (
+                    node.flow_style
+                    or len(node.value) < 2
+                    or not isinstance(value_node, ScalarNode)
+                    or value_node.style in ("|", ">")
+                    or value_node.end_mark.line != key_node.start_mark.line
+                ):
+                    raise NeedsStructuralEdit
+                start = text.rfind("\n", 0, key_node.start_mark.index) + 1
+                if text[start : key_node.start_mark.index].strip():
+                    raise NeedsStructuralEdit  # the key shares its line (e.g. "- name: x")
+                return text[:start] + text[_line_end(text, value_node) :]
+            node = found[1]
+        elif isinstance(node, SequenceNode):
+            index = parse_index(part)
+            if index is None:
+                raise errors.TerminalStepError(
+                    f"key {edit.key!r}: {part!r} is not a sequence index"
+                )
+            if index == -1 or index >= len(node.value):
+                if edit.delete:
+                    return text
+                if node.flow_style or not node.value:
+                    raise NeedsStructuralEdit
+                lines = _item_lines(
+                    _nest(edit.parts[i + 1 :], edit.value), node.start_mark.column, indent
+                )
+                return _insert(text, _line_end(text, node), lines)
+            if last and edit.delete:
+                raise NeedsStructuralEdit
+            node = node.value[index]
+        else:
+            raise NeedsStructuralEdit
+    return splice_scalars(text, [(edit.key, edit.parts, edit.value)])
+
+
+def edit_yaml(text: str, edits: list[YAMLEdit]) -> str:
+    """`text` with `edits` applied as text changes only where they happen.
+
+    Existing scalars are replaced in place; new keys and sequence items are inserted after their
+    last sibling with the siblings' indentation; a one-line key can be removed. Raises
+    NeedsStructuralEdit for anything else (replacing a collection, editing flow collections or
+    empty documents), for which callers fall back to `load_yaml`'s round trip.
+    """
+    indent = detect_indentation(text)
+    for edit in edits:
+        text = _apply_edit(text, edit, indent)
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# faithful YAML round trips (yaml-update's fallback, yaml-merge, kustomize-set-image)
+
+
+@dataclass(frozen=True)
+class Indentation:
+    """ruamel's indent settings: mapping indent, sequence indent, dash offset."""
+
+    mapping: int = 2
+    sequence: int = 2
+    offset: int = 0
+
+
+def _seq_indent(key_node: Node, value_node: Node) -> tuple[int, int] | None:
+    if not isinstance(value_node, SequenceNode) or value_node.flow_style or not value_node.value:
+        return None
+    col = key_node.start_mark.column
+    item = value_node.value[0]
+    content = item.start_mark.column
+    if isinstance(item, MappingNode) and item.value:
+        content = item.value[0][0].start_mark.column
+    return (content - col, value_node.start_mark.column - col)
+
+
+def detect_indentation(text: str, prefer: str | None = None) -> Indentation:
+    """The first nested block mapping's and block sequence's indentation, as ruamel wants it.
+
+    ruamel writes every sequence of a file one way; with `prefer`, the sequence under that
+    top-level key (the one a step edits, e.g. a kustomization's `images`) sets the style.
+    """
+    try:
+        root = YAML(typ="rt").compose(text)
+    except YAMLError:
+        return Indentation()
+    mapping: int | None = None
+    seq: tuple[int, int] | None = None
+    if prefer is not None and isinstance(root, MappingNode):
+        for key_node, value_node in root.value:
+            if isinstance(key_node, ScalarNode) and key_node.value == prefer:
+                seq = _seq_indent(key_node, value_node)
+    queue: list[Node] = [root] if root is not None else []
+    while queue and (mapping is None or seq is None):
+        node = queue.pop(0)
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                col = key_node.start_mark.column
+                if (
+                    mapping is None
+                    and isinstance(value_node, MappingNode)
+                    and not value_node.flow_style
+                    and value_node.value
+                    and value_node.start_mark.line > key_node.start_mark.line
+                ):
+                    mapping = value_node.value[0][0].start_mark.column - col
+                if seq is None:
+                    seq = _seq_indent(key_node, value_node)
+                queue.append(value_node)
+        elif isinstance(node, SequenceNode):
+            queue.extend(node.value)
+    m = mapping if mapping and mapping > 0 else 2
+    if seq is None or seq[0] <= seq[1]:
+        return Indentation(mapping=m, sequence=max(m, 2), offset=0)
+    return Indentation(mapping=m, sequence=seq[0], offset=seq[1])
+
+
+@dataclass
+class YAMLDocument:
+    """A YAML file loaded for a round trip, with what ruamel would otherwise lose."""
+
+    yaml: YAML
+    docs: list[Any]
+    header: str  # comments and a lone `---` line in front of the first document
+    crlf: bool
+
+    def dump(self) -> str:
+        """The documents written back with the file's indentation, header and line endings."""
+        buf = io.StringIO()
+        if len(self.docs) == 1:
+            if self.docs[0] is not None:
+                self.yaml.dump(self.docs[0], buf)
+        else:
+            self.yaml.dump_all(self.docs, buf)
+        out = self.header + buf.getvalue()
+        return out.replace("\n", "\r\n") if self.crlf else out
+
+
+def _split_header(src: str) -> tuple[str, str]:
+    lines = src.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped == "---" and src.count("\n---") + src.startswith("---") == 1:
+            return "".join(lines[: i + 1]), "".join(lines[i + 1 :])
+        break
+    return "", src
+
+
+def load_yaml(text: str, prefer: str | None = None) -> YAMLDocument:
+    """Load `text` for a round trip that keeps comments, quotes, indentation and CRLF."""
+    crlf = "\r\n" in text
+    src = text.replace("\r\n", "\n") if crlf else text
+    header, body = _split_header(src)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16
+    ind = detect_indentation(body, prefer)
+    yaml.indent(mapping=ind.mapping, sequence=ind.sequence, offset=ind.offset)
+    meaningful = [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    yaml.explicit_start = bool(meaningful) and meaningful[0].startswith("---")
+    docs = list(yaml.load_all(body)) or [None]
+    return YAMLDocument(yaml=yaml, docs=docs, header=header, crlf=crlf)
+
+
+# ---------------------------------------------------------------------------------------------
+# *-parse outputs (yaml-parse, json-parse, toml-parse)
+
+
+def evaluate_outputs(data: Any, outputs: list[tuple[str, str]], source: str) -> dict[str, Any]:
+    """Evaluate each (name, raw expression) against the parsed file `data`.
+
+    The parsed document is the expression environment (a top-level key `image` is the variable
+    `image`); a document that is not a mapping is available as `value`.
+    """
+    # kargo.expressions is a peer package written alongside; imported when first needed
+    lang: Any = importlib.import_module("kargo.expressions.lang")
+    env = data if isinstance(data, dict) else {"value": data}
+    result: dict[str, Any] = {}
+    for name, expression in outputs:
+        try:
+            result[name] = lang.compile(expression).run(env)
+        except errors.KargoError as err:
+            raise errors.TerminalStepError(
+                f"output {name!r}: error evaluating {expression!r} against {source!r}: "
+                f"{err.message}"
+            ) from err
+    return result

@@ -1,0 +1,55 @@
+"""Golden before/after trees for every file-editing step: tests/golden/<step>/<case>/.
+
+Each case holds `config.yaml` (the step's config), `input/` (the work directory before),
+`expected/` (after), and optionally `freight.yaml` (Freight by origin) and `output.yaml` (the
+step's expected output). Run with KARGO_UPDATE_GOLDEN=1 to rewrite `expected/` after a
+deliberate change, then review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.promotion.steps import helpers
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+CASES = sorted(p for p in GOLDEN.glob("*/*") if (p / "config.yaml").is_file())
+
+
+def _load(path: Path):
+    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.name}" for c in CASES])
+async def test_step_turns_input_tree_into_expected_tree(case: Path, tmp_path: Path):
+    step = case.parent.name
+    work = tmp_path / "work"
+    shutil.copytree(case / "input", work, symlinks=True)
+    freight = _load(case / "freight.yaml") if (case / "freight.yaml").is_file() else None
+    result = await helpers.run_step(
+        step, _load(case / "config.yaml"), helpers.make_ctx(work, freight)
+    )
+
+    if os.environ.get("KARGO_UPDATE_GOLDEN") == "1":
+        shutil.rmtree(case / "expected", ignore_errors=True)
+        shutil.copytree(work, case / "expected", symlinks=True)
+    report = helpers.diff_trees(work, case / "expected")
+    assert report == "", f"{case.relative_to(GOLDEN)}:\n{report}"
+    if (case / "output.yaml").is_file():
+        assert result.output == _load(case / "output.yaml")
+
+
+def test_every_file_editing_step_has_golden_cases():
+    covered = {c.parent.name for c in CASES}
+    assert {
+        "yaml-update",
+        "kustomize-set-image",
+        "json-update",
+        "toml-update",
+        "yaml-merge",
+    } <= covered
