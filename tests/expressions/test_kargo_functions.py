@@ -273,7 +273,8 @@ def test_build_promotion_env_has_task_outputs_only_inside_tasks():
     env = functions.build_promotion_env({}, {}, {}, {"a": {"x": 1}}, {}, {})
     assert lang.compile("task.outputs.a.x").run(env) == 1
     env = functions.build_promotion_env({}, {}, {}, None, {}, {})
-    assert "task" not in env and "secrets" not in env
+    assert "task" not in env
+    assert "secrets" not in env
 
 
 DISCOVERED = {
