@@ -1,0 +1,308 @@
+"""Pushes to one repository branch, serialised and coalesced, with Kargo's integration policies.
+
+Every push to a (mirror, branch) goes through one `_Lane`: an asyncio lock in this process and,
+when a store is given, a lease (`Store.try_acquire_lease`) shared by every replica. Requests
+that arrive while a push is in flight wait together and are then carried by ONE push: the
+lane fetches the branch once, integrates each waiting promotion's commits on top of the
+previous one's (all worktrees share the mirror's object store, so this moves no data), pushes
+the final tip once, and hands each promotion its own commit sha. A request whose commits
+cannot be integrated fails alone; the others still land.
+
+When the remote moved, commits are integrated by policy (Kargo's GIT_PUSH_INTEGRATION_POLICY):
+`None` (fail), `AlwaysRebase`, `RebaseOrMerge` (default), `RebaseOrFail`, `AlwaysMerge`. A push
+the remote rejects because it moved again is retried, up to the request's `max_attempts`.
+Force pushes and tag pushes take the same lock but are never coalesced.
+
+Neighbours: `kargo.git.worktree` (the checkouts), `kargo.promotion.steps.git` (git-push).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from kargo.git import cli, mirror as mirrors, worktree as worktrees
+
+
+class IntegrationPolicy(StrEnum):
+    """How a push integrates commits when the remote branch has moved."""
+
+    NONE = "None"
+    ALWAYS_REBASE = "AlwaysRebase"
+    REBASE_OR_MERGE = "RebaseOrMerge"
+    REBASE_OR_FAIL = "RebaseOrFail"
+    ALWAYS_MERGE = "AlwaysMerge"
+
+
+class LeaseStore(Protocol):
+    """What a push needs of `kargo.store.interface.Store`: a lease shared by all replicas."""
+
+    async def try_acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take or renew the lease; True when `holder` holds it."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up."""
+        ...
+
+
+class PushRejected(cli.GitError):
+    """This request's commits could not be integrated (conflict, or policy None)."""
+
+
+@dataclass
+class PushRequest:
+    """One promotion's push of its worktree's HEAD to `branch`."""
+
+    worktree: Path
+    mirror: mirrors.Mirror
+    branch: str
+    credentials: cli.GitCredentials | None = None
+    identity: worktrees.Identity = field(
+        default_factory=lambda: worktrees.Identity("Kargo", "no-reply@kargo.local")
+    )
+    policy: IntegrationPolicy = IntegrationPolicy.REBASE_OR_MERGE
+    max_attempts: int = 10
+    force: bool = False
+    leases: LeaseStore | None = None
+    future: asyncio.Future[str] | None = None
+
+
+@dataclass
+class _Lane:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: list[PushRequest] = field(default_factory=list)
+
+
+@dataclass
+class PushStats:
+    """Counters for tests and benchmarks: pushes done vs requests carried."""
+
+    pushes: int = 0
+    requests: int = 0
+    batches: list[int] = field(default_factory=list)
+
+
+class PushCoordinator:
+    """Serialises and coalesces pushes per (mirror, branch). One per process (per event loop)."""
+
+    def __init__(self, *, lease_ttl: float = 120.0, holder: str | None = None) -> None:
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        self.lease_ttl = lease_ttl
+        self.holder = holder or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stats = PushStats()
+
+    def _lane(self, key: tuple[str, str]) -> _Lane:
+        return self._lanes.setdefault(key, _Lane())
+
+    async def push(self, request: PushRequest) -> str:
+        """Push the request's HEAD to its branch; returns the commit now on the branch for it."""
+        lane = self._lane((str(request.mirror.path), "branch:" + request.branch))
+        request.future = asyncio.get_running_loop().create_future()
+        lane.pending.append(request)
+        self.stats.requests += 1
+        async with lane.lock:
+            if not request.future.done():
+                batch = [r for r in lane.pending if not r.force] or [request]
+                if request.force:
+                    batch = [request]
+                for r in batch:
+                    lane.pending.remove(r)
+                await self._with_lease(request, lambda: self._process(batch))
+        return await request.future
+
+    async def push_tag(self, request: PushRequest, tag: str) -> None:
+        """Push a tag made by `git-tag` (never coalesced, never forced unless asked)."""
+        lane = self._lane((str(request.mirror.path), "tag:" + tag))
+
+        async def _push() -> None:
+            force = ["--force"] if request.force else []
+            await worktrees.run(
+                request.worktree,
+                [
+                    "push",
+                    "--quiet",
+                    *force,
+                    "origin",
+                    f"{worktrees.TAG_NAMESPACE}{tag}:refs/tags/{tag}",
+                ],
+                request.credentials,
+                url=request.mirror.url,
+            )
+            self.stats.pushes += 1
+
+        async with lane.lock:
+            await self._with_lease(request, _push)
+
+    async def _with_lease(self, request: PushRequest, work: Any) -> None:
+        if request.leases is None:
+            await work()
+            return
+        name = (
+            "git-push:"
+            + hashlib.sha256(f"{request.mirror.key}\x00{request.branch}".encode()).hexdigest()[:32]
+        )
+        delay = 0.02
+        for _ in range(6000):
+            if await request.leases.try_acquire_lease(name, self.holder, self.lease_ttl):
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        else:
+            raise cli.GitError(
+                f"timed out waiting for another replica's push to {request.mirror.url} "
+                f"branch {request.branch}: retry the promotion",
+                failure=cli.GitFailure.TIMEOUT,
+            )
+        try:
+            await work()
+        finally:
+            await request.leases.release_lease(name, self.holder)
+
+    async def _process(self, batch: list[PushRequest]) -> None:
+        try:
+            await self._process_batch(batch)
+        except Exception as err:  # every waiting promotion learns why
+            for r in batch:
+                if r.future is not None and not r.future.done():
+                    r.future.set_exception(err)
+        for r in batch:
+            if r.future is not None and not r.future.done():
+                r.future.set_exception(RuntimeError("push finished without a result"))
+
+    async def _remote_tip(self, req: PushRequest) -> str | None:
+        mirror, branch = req.mirror, req.branch
+        refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
+        try:
+            await mirror.fetch(req.credentials, [refspec], prune=False)
+        except cli.GitError as err:
+            if err.failure is not cli.GitFailure.NOT_FOUND:
+                raise
+            return None
+        return await mirror.rev_parse(mirrors.HEADS + branch)
+
+    async def _process_batch(self, batch: list[PushRequest]) -> None:
+        lead = batch[0]
+        self.stats.batches.append(len(batch))
+        live = list(batch)
+        attempts = max(r.max_attempts for r in batch)
+        for attempt in range(1, attempts + 1):
+            remote = await self._remote_tip(lead)
+            tip = remote
+            results: dict[int, str] = {}
+            for req in list(live):
+                if attempt > req.max_attempts:
+                    live.remove(req)
+                    _fail(
+                        req,
+                        f"push to {req.mirror.url} branch {req.branch} gave up after "
+                        f"{req.max_attempts} attempts: the branch kept moving; retry later",
+                    )
+                    continue
+                try:
+                    results[id(req)] = tip = await _integrate(req, tip)
+                except PushRejected as err:
+                    live.remove(req)
+                    _fail(req, err)
+            if not live:
+                return
+            if tip != remote and tip is not None:
+                force = ["--force"] if lead.force else []
+                pushed = await lead.mirror.git(
+                    ["push", "--quiet", *force, "origin", f"{tip}:refs/heads/{lead.branch}"],
+                    lead.credentials,
+                    check=False,
+                )
+                if not pushed.ok:
+                    failure = cli.classify(pushed.stderr)
+                    if failure is cli.GitFailure.REJECTED and not lead.force:
+                        continue  # the remote moved under us: integrate again
+                    raise cli.GitError(
+                        cli.describe_failure(failure, lead.mirror.url, pushed.stderr.strip()),
+                        failure=failure,
+                        stderr=pushed.stderr,
+                    )
+                self.stats.pushes += 1
+                await lead.mirror.git(["update-ref", mirrors.HEADS + lead.branch, tip])
+            for req in live:
+                if req.future is not None and not req.future.done():
+                    req.future.set_result(results[id(req)])
+            return
+        for req in live:
+            _fail(
+                req,
+                f"push to {req.mirror.url} branch {req.branch} gave up after {attempts} "
+                "attempts: the remote kept rejecting it; retry the promotion later",
+            )
+
+
+def _fail(req: PushRequest, err: str | Exception) -> None:
+    if req.future is not None and not req.future.done():
+        req.future.set_exception(
+            err
+            if isinstance(err, Exception)
+            else PushRejected(err, failure=cli.GitFailure.REJECTED)
+        )
+
+
+async def _is_ancestor(worktree: Path, older: str, newer: str) -> bool:
+    result = await worktrees.run(
+        worktree, ["merge-base", "--is-ancestor", older, newer], check=False
+    )
+    return result.returncode == 0
+
+
+async def _integrate(req: PushRequest, tip: str | None) -> str:
+    """Put the request's HEAD on top of `tip`; return the commit to push for it."""
+    if req.force:
+        return await worktrees.head(req.worktree)
+    current = await worktrees.head(req.worktree)
+    if tip is None or tip == current or await _is_ancestor(req.worktree, tip, current):
+        return current
+    if await _is_ancestor(req.worktree, current, tip):
+        return tip  # already on the remote (e.g. a commit that changed nothing)
+    where = f"{req.mirror.url} branch {req.branch}"
+    if req.policy is IntegrationPolicy.NONE:
+        raise PushRejected(
+            f"push to {where} rejected: the branch moved and the integration policy is None; "
+            "retry the promotion or choose another policy",
+            failure=cli.GitFailure.REJECTED,
+        )
+    env: Mapping[str, str] = req.identity.env()
+    creds, url = req.credentials, req.mirror.url
+    if req.policy is not IntegrationPolicy.ALWAYS_MERGE:
+        rebased = await worktrees.run(
+            req.worktree, ["rebase", "--quiet", tip], creds, env=env, check=False, url=url
+        )
+        if rebased.ok:
+            return await worktrees.head(req.worktree)
+        await worktrees.run(req.worktree, ["rebase", "--abort"], creds, env=env, check=False)
+        if req.policy is not IntegrationPolicy.REBASE_OR_MERGE:
+            raise PushRejected(
+                f"push to {where} failed: rebasing onto the new remote commits conflicts "
+                f"(policy {req.policy.value}); resolve the conflict or retry the promotion",
+                failure=cli.GitFailure.CONFLICT,
+            )
+    merged = await worktrees.run(
+        req.worktree,
+        ["merge", "--quiet", "--no-edit", "-m", f"Merge {req.branch} into promotion", tip],
+        creds,
+        env=env,
+        check=False,
+        url=url,
+    )
+    if not merged.ok:
+        await worktrees.run(req.worktree, ["merge", "--abort"], creds, env=env, check=False)
+        raise PushRejected(
+            f"push to {where} failed: merging the new remote commits conflicts "
+            f"(policy {req.policy.value}); resolve the conflict or retry the promotion",
+            failure=cli.GitFailure.CONFLICT,
+        )
+    return await worktrees.head(req.worktree)

@@ -1,0 +1,287 @@
+"""Promotion checkouts as `git worktree`s of a shared mirror, and what is done inside them.
+
+A promotion's checkout is a worktree of the repository's mirror (`kargo.git.mirror`), so it
+shares the mirror's object store: creating it copies no history, and commits made in it are
+immediately visible to every other worktree of the mirror (which is what lets `kargo.git.push`
+coalesce many promotions' commits into one push).
+
+Worktrees never check out a branch (branches are shared by all worktrees of a repository);
+HEAD is detached, and the branch a checkout tracks, its author and whether it is a new orphan
+branch are recorded in `kargo-checkout.json` inside the worktree's private git dir. Tags made
+by `git-tag` live in the per-worktree namespace `refs/worktree/kargo-tags/`, so concurrent
+promotions never see each other's tags before they are pushed.
+
+Neighbours: `kargo.git.cli` (commands), `kargo.git.mirror` (the shared mirror),
+`kargo.promotion.steps.git` (the steps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kargo.git import cli, mirror as mirrors
+
+METADATA = "kargo-checkout.json"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+TAG_NAMESPACE = "refs/worktree/kargo-tags/"
+_PLACEHOLDER_ENV = {
+    "GIT_AUTHOR_NAME": "Kargo",
+    "GIT_AUTHOR_EMAIL": "no-reply@kargo.local",
+    "GIT_AUTHOR_DATE": "1000000000 +0000",
+    "GIT_COMMITTER_NAME": "Kargo",
+    "GIT_COMMITTER_EMAIL": "no-reply@kargo.local",
+    "GIT_COMMITTER_DATE": "1000000000 +0000",
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who commits: name, email and an optional ASCII-armored GPG signing key."""
+
+    name: str
+    email: str
+    signing_key: str | None = field(default=None, repr=False)
+
+    def env(self) -> dict[str, str]:
+        """Author and committer variables for git."""
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+
+@dataclass
+class Checkout:
+    """What git-clone recorded about a worktree, for git-commit, git-push and git-tag."""
+
+    repo_url: str
+    mirror_path: str
+    branch: str  # the branch this checkout tracks; "" when a commit or tag was checked out
+    orphan: bool = False  # a new branch whose first commit must have no parent
+    placeholder: str = ""  # the parentless empty commit an orphan worktree starts from
+    author_name: str = ""
+    author_email: str = ""
+    insecure_skip_tls_verify: bool = False
+
+
+def git_dir(worktree: Path) -> Path:
+    """The worktree's private git dir (read from its `.git` file; no command)."""
+    dotgit = worktree / ".git"
+    if dotgit.is_file():
+        text = dotgit.read_text().strip()
+        if text.startswith("gitdir:"):
+            return Path(text[len("gitdir:") :].strip())
+    if dotgit.is_dir():
+        return dotgit
+    raise FileNotFoundError(f"{worktree} is not a git checkout; run git-clone for it first")
+
+
+def read_checkout(worktree: Path) -> Checkout:
+    """The metadata git-clone left for this worktree."""
+    path = git_dir(worktree) / METADATA
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{worktree.name} was not cloned by git-clone; clone it with git-clone first"
+        ) from err
+    return Checkout(**{k: v for k, v in data.items() if k in Checkout.__dataclass_fields__})
+
+
+def write_checkout(worktree: Path, checkout: Checkout) -> None:
+    """Record (or update) the worktree's metadata."""
+    path = git_dir(worktree) / METADATA
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(checkout)))
+    tmp.replace(path)
+
+
+async def run(
+    worktree: Path,
+    args: Sequence[str],
+    credentials: cli.GitCredentials | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    url: str = "",
+    stdin: bytes | None = None,
+) -> cli.GitResult:
+    """git inside a worktree (credentials let a blobless checkout fetch blobs lazily)."""
+    return await cli.run_git(
+        args, cwd=worktree, credentials=credentials, env=env, check=check, url=url, stdin=stdin
+    )
+
+
+async def head(worktree: Path) -> str:
+    """The commit HEAD points at."""
+    return (await run(worktree, ["rev-parse", "HEAD"])).stdout.strip()
+
+
+async def orphan_placeholder(mirror: mirrors.Mirror) -> str:
+    """A parentless commit of the empty tree, for worktrees of branches that do not exist yet."""
+    await mirror.git(["hash-object", "-t", "tree", "-w", "--stdin"], check=True)
+    result = await cli.run_git(
+        ["commit-tree", EMPTY_TREE, "-m", "kargo: orphan branch placeholder"],
+        cwd=mirror.path,
+        env=_PLACEHOLDER_ENV,
+    )
+    return result.stdout.strip()
+
+
+async def add(
+    mirror: mirrors.Mirror,
+    path: Path,
+    commit: str,
+    checkout: Checkout,
+    credentials: cli.GitCredentials | None,
+    *,
+    sparse: Sequence[str] = (),
+    recurse_submodules: bool = False,
+) -> None:
+    """Create a detached worktree of `mirror` at `path` on `commit` and populate it."""
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path.name} already exists and is not empty")
+    if path.exists():
+        path.rmdir()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await mirror.git(["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit])
+    write_checkout(path, checkout)
+    if sparse:
+        await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
+    await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
+    if recurse_submodules:
+        await run(
+            path,
+            ["submodule", "update", "--quiet", "--init", "--recursive"],
+            credentials,
+            url=mirror.url,
+        )
+
+
+async def clear(worktree: Path) -> None:
+    """Remove every tracked and untracked file of the worktree; `.git` stays."""
+
+    def _clear() -> None:
+        for entry in worktree.iterdir():
+            if entry.name == ".git":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    await asyncio.to_thread(_clear)
+
+
+@contextlib.asynccontextmanager
+async def _signing_env(identity: Identity) -> AsyncIterator[tuple[list[str], dict[str, str]]]:
+    """Import the signing key into a private GNUPGHOME; yield (git args, env) that sign."""
+    if not identity.signing_key:
+        yield [], {}
+        return
+    home = tempfile.mkdtemp(prefix="kargo-gnupg-")
+    os.chmod(home, 0o700)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "gpg",
+            "--batch",
+            "--import",
+            env={**os.environ, "GNUPGHOME": home},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await proc.communicate(identity.signing_key.encode())
+        proc = await asyncio.create_subprocess_exec(
+            "gpg",
+            "--batch",
+            "--with-colons",
+            "--list-secret-keys",
+            env={**os.environ, "GNUPGHOME": home},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        fingerprints = [
+            line.split(":")[9] for line in out.decode().splitlines() if line.startswith("fpr:")
+        ]
+        if not fingerprints:
+            raise cli.GitError(
+                "the signing key could not be imported: check that it is an ASCII-armored GPG "
+                "private key without a passphrase",
+                failure=cli.GitFailure.OTHER,
+            )
+        yield [f"-S{fingerprints[0]}"], {"GNUPGHOME": home}
+    finally:
+        await asyncio.to_thread(shutil.rmtree, home, True)
+
+
+async def commit_all(
+    worktree: Path,
+    message: str,
+    identity: Identity,
+    credentials: cli.GitCredentials | None = None,
+) -> tuple[str, bool]:
+    """Stage everything and commit; (sha, True), or (HEAD, False) when nothing changed."""
+    meta = read_checkout(worktree)
+    await run(worktree, ["add", "-A"], credentials)
+    status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], credentials, check=False)
+    if status.returncode == 0:
+        current = await head(worktree)
+        return ("" if meta.orphan and current == meta.placeholder else current), False
+    if status.returncode != 1:
+        raise cli.GitError(
+            f"git failed to compare {worktree.name} with HEAD: {status.stderr.strip()}",
+            failure=cli.GitFailure.OTHER,
+        )
+    async with _signing_env(identity) as (sign_args, sign_env):
+        env = {**identity.env(), **sign_env}
+        if meta.orphan and await head(worktree) == meta.placeholder:
+            tree = (await run(worktree, ["write-tree"])).stdout.strip()
+            created = await run(
+                worktree, ["commit-tree", *sign_args, tree, "-m", message], credentials, env=env
+            )
+            sha = created.stdout.strip()
+            await run(worktree, ["update-ref", "--no-deref", "HEAD", sha])
+            meta.orphan, meta.placeholder = False, ""
+            write_checkout(worktree, meta)
+            return sha, True
+        await run(
+            worktree,
+            ["commit", "--quiet", "--no-verify", *sign_args, "-m", message],
+            credentials,
+            env=env,
+        )
+    return await head(worktree), True
+
+
+async def make_tag(
+    worktree: Path, name: str, message: str, identity: Identity, *, force: bool
+) -> str:
+    """An annotated tag of HEAD in this worktree's private tag namespace; returns the commit."""
+    ref = TAG_NAMESPACE + name
+    await run(worktree, ["check-ref-format", f"refs/tags/{name}"])
+    exists = await run(worktree, ["rev-parse", "--verify", "--quiet", ref], check=False)
+    if exists.ok and not force:
+        raise cli.GitError(
+            f"tag {name!r} already exists in this checkout; set force: true to replace it",
+            failure=cli.GitFailure.OTHER,
+        )
+    commit = await head(worktree)
+    ident = (await run(worktree, ["var", "GIT_COMMITTER_IDENT"], env=identity.env())).stdout
+    body = (
+        f"object {commit}\ntype commit\ntag {name}\ntagger {ident.strip()}\n\n{message.rstrip()}\n"
+    )
+    tag_object = (await run(worktree, ["mktag"], stdin=body.encode())).stdout.strip()
+    await run(worktree, ["update-ref", ref, tag_object])
+    return commit

@@ -1,0 +1,472 @@
+"""The git step family: git-clone, git-clear, git-commit, git-push and git-tag.
+
+Checkouts are `git worktree`s of the process's shared mirror of the repository
+(`ctx.services["git_mirrors"]`, a `kargo.git.mirror.MirrorCache`), so a promotion fetches only
+what changed since the last one and copies no history. Pushes go through
+`ctx.services["git_push_coordinator"]` (a `kargo.git.push.PushCoordinator`): one lock per
+repository and branch in the process, a store lease across replicas when the step has the
+control plane (`ctx.control_plane`), and promotions waiting on the same branch are carried by
+a single push, each getting its own commit as output. In dry-run (preview) mode git-push does
+not push; it records the diff it would push.
+
+Neighbours: kargo.git (commands, mirrors, worktrees, pushes), kargo.promotion.workdir (safe
+paths), kargo.promotion.registry (registration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from kargo import errors
+from kargo.git import cli, mirror as mirrors, push as pushes, worktree as worktrees
+from kargo.promotion import registry as reg, workdir
+from kargo.promotion.context import StepContext, StepResult
+
+MIRRORS_SERVICE = "git_mirrors"
+PUSH_SERVICE = "git_push_coordinator"
+POLICY_SERVICE = "git_push_integration_policy"
+DEFAULT_POLICY = pushes.IntegrationPolicy.REBASE_OR_MERGE
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+class GitAuthor(_Config):
+    """Who commits in a checkout."""
+
+    name: str = Field(min_length=1, description="The committer's name.")
+    email: str = Field(min_length=1, description="The committer's email address.")
+    signing_key: str | None = Field(
+        default=None,
+        description="An ASCII-armored GPG private key (no passphrase) that signs the commits.",
+    )
+
+
+class GitCheckout(_Config):
+    """One worktree of the repository."""
+
+    branch: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The branch to check out. Mutually exclusive with `commit` and `tag`; "
+        "with none of the three the remote's default branch is checked out.",
+    )
+    commit: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A commit to check out (e.g. `${{ commitFrom(repoURL).ID }}`).",
+    )
+    tag: str | None = Field(default=None, min_length=1, description="A tag to check out.")
+    create: bool = Field(
+        default=False,
+        description="Create `branch` as an empty orphan branch when the remote lacks it.",
+    )
+    path: str = Field(min_length=1, description="Where in the work directory to check out.")
+    sparse: list[str] | None = Field(
+        default=None,
+        description="Directories to check out (sparse checkout); everything when omitted.",
+    )
+    as_: str | None = Field(
+        default=None,
+        alias="as",
+        min_length=1,
+        description="The key of this checkout's commit in the `commits` output (default: path).",
+    )
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> GitCheckout:
+        if sum(x is not None for x in (self.branch, self.commit, self.tag)) > 1:
+            raise ValueError("branch, commit and tag are mutually exclusive; set only one")
+        if self.create and self.branch is None:
+            raise ValueError("create requires branch: only a branch can be created")
+        return self
+
+
+class GitCloneConfig(_Config):
+    """Configuration of git-clone."""
+
+    repo_url: str = Field(alias="repoURL", min_length=1, description="The repository URL.")
+    checkout: list[GitCheckout] = Field(min_length=1, description="The worktrees to create.")
+    author: GitAuthor | None = Field(
+        default=None, description="Committer identity (default: the system's git user)."
+    )
+    insecure_skip_tls_verify: bool = Field(
+        default=False,
+        alias="insecureSkipTLSVerify",
+        description="Accept any TLS certificate from the git server.",
+    )
+    recurse_submodules: bool = Field(default=False, description="Also check out submodules.")
+    blobless: bool | None = Field(
+        default=None,
+        description="Fetch file contents lazily. The shared mirror is always blobless when "
+        "the server allows it, so this is accepted for compatibility.",
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> GitCloneConfig:
+        paths = [c.path for c in self.checkout]
+        if len(set(paths)) != len(paths):
+            raise ValueError("checkout paths must be unique")
+        keys = [c.as_ or c.path for c in self.checkout]
+        if len(set(keys)) != len(keys):
+            raise ValueError("checkout `as` keys must be unique")
+        return self
+
+
+class GitClearConfig(_Config):
+    """Configuration of git-clear."""
+
+    path: str = Field(min_length=1, description="The checkout to empty (`.git` is kept).")
+
+
+class GitCommitConfig(_Config):
+    """Configuration of git-commit."""
+
+    path: str = Field(min_length=1, description="The checkout to commit in.")
+    message: str = Field(min_length=1, description="The commit message.")
+    author: GitAuthor | None = Field(
+        default=None,
+        description="Deprecated (use git-clone's author): the committer for this commit.",
+    )
+
+
+class GitPushConfig(_Config):
+    """Configuration of git-push."""
+
+    path: str = Field(min_length=1, description="The checkout to push.")
+    target_branch: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The branch to push to (default: the branch the checkout tracks).",
+    )
+    generate_target_branch: bool = Field(
+        default=False,
+        description="Push to a new branch named `kargo/promotion/<promotion>`.",
+    )
+    tag: str | None = Field(
+        default=None, min_length=1, description="Push this tag (made by git-tag) instead."
+    )
+    force: bool = Field(default=False, description="Overwrite the remote branch or tag.")
+    max_attempts: int = Field(
+        default=10, ge=1, le=100, description="Push attempts when the remote keeps moving."
+    )
+    provider: str | None = Field(
+        default=None, description="The git hosting provider, used to build `commitURL`."
+    )
+    integration_policy: pushes.IntegrationPolicy | None = Field(
+        default=None,
+        description="How to integrate when the remote moved: None, AlwaysRebase, "
+        "RebaseOrMerge (default), RebaseOrFail, AlwaysMerge. An extension of Kargo, which "
+        "sets this for the whole controller.",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> GitPushConfig:
+        chosen = [
+            self.target_branch is not None,
+            self.generate_target_branch,
+            self.tag is not None,
+        ]
+        if sum(chosen) > 1:
+            raise ValueError("targetBranch, generateTargetBranch and tag are mutually exclusive")
+        return self
+
+
+class GitTagConfig(_Config):
+    """Configuration of git-tag."""
+
+    path: str = Field(min_length=1, description="The checkout whose HEAD to tag.")
+    tag: str = Field(min_length=1, description="The tag name.")
+    message: str = Field(default="", description="The annotation (default: the tag name).")
+    force: bool = Field(default=False, description="Replace a tag of the same name.")
+
+
+# ------------------------------------------------------------------------------------------
+# services
+# ------------------------------------------------------------------------------------------
+
+_default_mirrors: weakref.WeakKeyDictionary[Any, mirrors.MirrorCache] = weakref.WeakKeyDictionary()
+_default_pushers: weakref.WeakKeyDictionary[Any, pushes.PushCoordinator] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _mirror_cache(ctx: StepContext) -> mirrors.MirrorCache:
+    cache = ctx.services.get(MIRRORS_SERVICE)
+    if isinstance(cache, mirrors.MirrorCache):
+        return cache
+    loop = asyncio.get_running_loop()
+    if loop not in _default_mirrors:
+        root = Path(tempfile.gettempdir()) / "kargo-git-mirrors"
+        _default_mirrors[loop] = mirrors.MirrorCache(root)
+    return _default_mirrors[loop]
+
+
+def _push_coordinator(ctx: StepContext) -> pushes.PushCoordinator:
+    coordinator = ctx.services.get(PUSH_SERVICE)
+    if isinstance(coordinator, pushes.PushCoordinator):
+        return coordinator
+    loop = asyncio.get_running_loop()
+    if loop not in _default_pushers:
+        _default_pushers[loop] = pushes.PushCoordinator()
+    return _default_pushers[loop]
+
+
+async def _credentials(ctx: StepContext, repo_url: str) -> cli.GitCredentials | None:
+    if ctx.credentials is None:
+        return None
+    return await ctx.credentials.get(ctx.project, "git", repo_url)
+
+
+def _identity(ctx: StepContext, author: GitAuthor | None, meta: worktrees.Checkout | None) -> Any:
+    user = ctx.git_user
+    key = author.signing_key if author else None
+    if key is None and user is not None:
+        key = user.signing_key
+    if author is not None:
+        return worktrees.Identity(author.name, author.email, key)
+    if meta is not None and meta.author_name:
+        return worktrees.Identity(meta.author_name, meta.author_email, key)
+    if user is not None:
+        return worktrees.Identity(user.name, user.email, key)
+    return worktrees.Identity("Kargo", "no-reply@kargo.local", key)
+
+
+def _checkout_path(ctx: StepContext, path: str) -> Path:
+    try:
+        return workdir.resolve(ctx.work_dir, path)
+    except errors.KargoError:
+        raise
+    except ValueError as err:
+        raise errors.TerminalStepError(f"invalid path {path!r}: {err}") from err
+
+
+def _read_meta(ctx: StepContext, path: str) -> tuple[Path, worktrees.Checkout]:
+    where = _checkout_path(ctx, path)
+    try:
+        return where, worktrees.read_checkout(where)
+    except FileNotFoundError as err:
+        raise errors.TerminalStepError(
+            f"{path} is not a checkout made by git-clone: clone it with git-clone first ({err})"
+        ) from err
+
+
+def commit_url(repo_url: str, sha: str, provider: str | None = None) -> str:
+    """A web link to the commit, for the common hosting providers' URL layouts."""
+    base = cli.strip_userinfo(repo_url).removesuffix(".git").rstrip("/")
+    if base.startswith("git@") and ":" in base:
+        host, _, path = base[4:].partition(":")
+        base = f"https://{host}/{path}"
+    host = base.split("://", 1)[-1].split("/", 1)[0].lower()
+    kind = (provider or "").lower() or next(
+        (k for k in ("gitlab", "bitbucket", "azure", "gitea") if k in host), "github"
+    )
+    if kind == "gitlab":
+        return f"{base}/-/commit/{sha}"
+    if kind == "bitbucket":
+        return f"{base}/commits/{sha}"
+    return f"{base}/commit/{sha}"
+
+
+# ------------------------------------------------------------------------------------------
+# steps
+# ------------------------------------------------------------------------------------------
+
+
+async def _resolve_checkout(
+    mirror: mirrors.Mirror,
+    checkout: GitCheckout,
+    credentials: cli.GitCredentials | None,
+    default_branch: list[str],
+) -> tuple[str, str, bool]:
+    """(commit, branch, orphan) for one checkout."""
+    if checkout.commit:
+        if not await mirror.has_commit(checkout.commit):
+            await mirror.fetch_commit(checkout.commit, credentials)
+        if not await mirror.has_commit(checkout.commit):
+            raise errors.StepError(f"commit {checkout.commit} not found in {mirror.url}")
+        return checkout.commit, "", False
+    if checkout.tag:
+        sha = await mirror.rev_parse(f"{mirrors.TAGS}{checkout.tag}^{{commit}}")
+        if sha is None:
+            raise errors.StepError(
+                f"tag {checkout.tag!r} not found in {mirror.url}: check the tag name"
+            )
+        return sha, "", False
+    branch = checkout.branch
+    if branch is None:
+        if not default_branch:
+            remote = await mirror.ls_remote(credentials, ["HEAD"])
+            default_branch.append(remote.default_branch or "main")
+        branch = default_branch[0]
+    sha = await mirror.rev_parse(mirrors.HEADS + branch)
+    if sha is not None:
+        return sha, branch, False
+    if not checkout.create:
+        raise errors.StepError(
+            f"branch {branch!r} not found in {mirror.url}: check the branch name, or set "
+            "create: true to create it"
+        )
+    return await worktrees.orphan_placeholder(mirror), branch, True
+
+
+async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
+    """Clone a repository into worktrees of the shared mirror (fetching only what changed)."""
+    credentials = await _credentials(ctx, cfg.repo_url)
+    mirror = _mirror_cache(ctx).get(cfg.repo_url)
+    outputs: dict[str, str] = {}
+    try:
+        async with mirror.lock:
+            await mirror.fetch_locked(credentials)
+            await mirror.git(["worktree", "prune"])
+        default_branch: list[str] = []
+        for checkout in cfg.checkout:
+            path = _checkout_path(ctx, checkout.path)
+            sha, branch, orphan = await _resolve_checkout(
+                mirror, checkout, credentials, default_branch
+            )
+            meta = worktrees.Checkout(
+                repo_url=mirror.url,
+                mirror_path=str(mirror.path),
+                branch=branch,
+                orphan=orphan,
+                placeholder=sha if orphan else "",
+                author_name=cfg.author.name if cfg.author else "",
+                author_email=cfg.author.email if cfg.author else "",
+                insecure_skip_tls_verify=cfg.insecure_skip_tls_verify,
+            )
+            try:
+                await worktrees.add(
+                    mirror,
+                    path,
+                    sha,
+                    meta,
+                    credentials,
+                    sparse=checkout.sparse or (),
+                    recurse_submodules=cfg.recurse_submodules,
+                )
+            except FileExistsError as err:
+                raise errors.TerminalStepError(
+                    f"error cloning {mirror.url}: checkout path {checkout.path}: {err}; "
+                    "use a different path"
+                ) from err
+            outputs[checkout.as_ or checkout.path] = "" if orphan else sha
+    except cli.GitError as err:
+        raise errors.StepError(f"error cloning {mirror.url}: {err}") from err
+    return StepResult(output={"commits": outputs})
+
+
+async def git_clear(ctx: StepContext, cfg: GitClearConfig) -> StepResult:
+    """Remove every file of a checkout except `.git` (to rebuild it from scratch)."""
+    path, _ = _read_meta(ctx, cfg.path)
+    await worktrees.clear(path)
+    return StepResult()
+
+
+async def git_commit(ctx: StepContext, cfg: GitCommitConfig) -> StepResult:
+    """Commit every change in a checkout; a clean tree is a no-op returning the existing HEAD."""
+    path, meta = _read_meta(ctx, cfg.path)
+    identity = _identity(ctx, cfg.author, meta)
+    credentials = await _credentials(ctx, meta.repo_url)
+    try:
+        sha, _ = await worktrees.commit_all(path, cfg.message, identity, credentials)
+    except cli.GitError as err:
+        raise errors.StepError(f"error committing in {cfg.path}: {err}") from err
+    return StepResult(output={"commit": sha})
+
+
+async def _dry_run_push(path: Path, mirror: mirrors.Mirror, branch: str) -> dict[str, Any]:
+    base = await mirror.rev_parse(mirrors.HEADS + branch) or worktrees.EMPTY_TREE
+    diff = await worktrees.run(path, ["diff", "--no-color", "--no-ext-diff", base, "HEAD"])
+    sha = await worktrees.head(path)
+    return {"branch": branch, "commit": sha, "dryRun": True, "diff": diff.stdout}
+
+
+async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
+    """Push a checkout's commits (or a tag), coalesced with other promotions to the branch."""
+    path, meta = _read_meta(ctx, cfg.path)
+    mirror = _mirror_cache(ctx).get(meta.repo_url)
+    credentials = await _credentials(ctx, meta.repo_url)
+    policy = cfg.integration_policy or pushes.IntegrationPolicy(
+        ctx.services.get(POLICY_SERVICE, DEFAULT_POLICY)
+    )
+    request = pushes.PushRequest(
+        worktree=path,
+        mirror=mirror,
+        branch="",
+        credentials=credentials,
+        identity=_identity(ctx, None, meta),
+        policy=policy,
+        max_attempts=cfg.max_attempts,
+        force=cfg.force,
+        leases=ctx.control_plane if hasattr(ctx.control_plane, "try_acquire_lease") else None,
+    )
+    coordinator = _push_coordinator(ctx)
+    try:
+        if cfg.tag:
+            if ctx.dry_run:
+                return StepResult(output={"tag": cfg.tag, "dryRun": True})
+            await coordinator.push_tag(request, cfg.tag)
+            return StepResult(output={"tag": cfg.tag, "commit": await worktrees.head(path)})
+        if cfg.generate_target_branch:
+            branch = f"kargo/promotion/{ctx.promotion}"
+        else:
+            branch = cfg.target_branch or meta.branch
+        if not branch:
+            raise errors.TerminalStepError(
+                f"git-push {cfg.path}: the checkout is not on a branch (a commit or tag was "
+                "checked out); set targetBranch or generateTargetBranch"
+            )
+        if meta.orphan and await worktrees.head(path) == meta.placeholder:
+            raise errors.TerminalStepError(
+                f"git-push {cfg.path}: the new branch {branch!r} has no commit yet; add a "
+                "git-commit step before git-push"
+            )
+        if ctx.dry_run:
+            return StepResult(output=await _dry_run_push(path, mirror, branch))
+        request.branch = branch
+        sha = await coordinator.push(request)
+    except pushes.PushRejected as err:
+        raise errors.StepError(f"error pushing {cfg.path}: {err}") from err
+    except cli.GitError as err:
+        raise errors.StepError(f"error pushing {cfg.path} to {mirror.url}: {err}") from err
+    return StepResult(
+        output={
+            "branch": branch,
+            "commit": sha,
+            "commitURL": commit_url(mirror.url, sha, cfg.provider),
+        }
+    )
+
+
+async def git_tag(ctx: StepContext, cfg: GitTagConfig) -> StepResult:
+    """Make an annotated tag of a checkout's HEAD (push it with git-push `tag:`)."""
+    path, meta = _read_meta(ctx, cfg.path)
+    identity = _identity(ctx, None, meta)
+    try:
+        sha = await worktrees.make_tag(
+            path, cfg.tag, cfg.message or cfg.tag, identity, force=cfg.force
+        )
+    except cli.GitError as err:
+        raise errors.StepError(f"error tagging {cfg.path} as {cfg.tag!r}: {err}") from err
+    return StepResult(output={"tag": cfg.tag, "commit": sha})
+
+
+def register(registry: reg.StepRegistry) -> None:
+    """Register the git steps on `registry`."""
+    creds = reg.Capability.ACCESS_CREDENTIALS
+    user = reg.Capability.ACCESS_GIT_USER
+    plane = reg.Capability.ACCESS_CONTROL_PLANE
+    registry.step("git-clone", GitCloneConfig, capabilities={creds, user})(git_clone)
+    registry.step("git-clear", GitClearConfig)(git_clear)
+    registry.step("git-commit", GitCommitConfig, capabilities={creds, user})(git_commit)
+    registry.step("git-push", GitPushConfig, capabilities={creds, user, plane})(git_push)
+    registry.step("git-tag", GitTagConfig, capabilities={user})(git_tag)

@@ -1,0 +1,376 @@
+"""git-clone, git-clear, git-commit, git-push and git-tag against a real smart-HTTP server."""
+
+import subprocess
+
+import pytest
+from pydantic import ValidationError
+
+from kargo import errors
+from kargo.credentials.interface import Credentials, StaticCredentials
+from kargo.git import mirror as mirrors, push as pushes
+from kargo.promotion import registry as reg
+from kargo.promotion.context import GitUser, StepContext
+from kargo.promotion.steps import git as steps
+from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env
+
+
+@pytest.fixture
+def repo(git_server):
+    url = git_server.create_repo("gitops")
+    writer = git_server.writer("gitops")
+    writer.commit({"base/app.yaml": "image: v1\n", "README.md": "hi\n"}, "initial")
+    return url
+
+
+@pytest.fixture
+def services(tmp_path):
+    return {
+        steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "mirrors"),
+        steps.PUSH_SERVICE: pushes.PushCoordinator(),
+    }
+
+
+def make_ctx(tmp_path, repo, services, name="promo-1", **kw):
+    work = tmp_path / "work" / name
+    work.mkdir(parents=True)
+    return StepContext(
+        work_dir=work,
+        project="p",
+        stage="dev",
+        promotion=name,
+        alias="step",
+        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
+        git_user=GitUser(name="Kargo Bot", email="bot@example.com"),
+        services=services,
+        **kw,
+    )
+
+
+def clone_cfg(repo, **checkout):
+    return steps.GitCloneConfig.model_validate(
+        {"repoURL": repo, "checkout": [{"path": "out", **checkout}]}
+    )
+
+
+def show(git_server, rev, path=None):
+    target = f"{rev}:{path}" if path else rev
+    return subprocess.run(
+        ["git", "show", "-s" if path is None else "--format=", target]
+        if path is None
+        else ["git", "show", target],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout
+
+
+async def test_clone_commit_push_lands_on_the_branch(tmp_path, git_server, repo, services):
+    ctx = make_ctx(tmp_path, repo, services)
+    cloned = await steps.git_clone(ctx, clone_cfg(repo, branch="main"))
+    head = git_server.branch_head("gitops")
+    assert cloned.output == {"commits": {"out": head}}
+    assert (ctx.work_dir / "out" / "base" / "app.yaml").read_text() == "image: v1\n"
+    (ctx.work_dir / "out" / "base" / "app.yaml").write_text("image: v2\n")
+    committed = await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="promote v2"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert pushed.output["commit"] == committed.output["commit"] == git_server.branch_head("gitops")
+    assert pushed.output["branch"] == "main"
+    assert (
+        pushed.output["commitURL"]
+        == f"{repo.removesuffix('.git')}/commit/{pushed.output['commit']}"
+    )
+    assert git_server.log("gitops") == ["promote v2", "initial"]
+    assert show(git_server, "main", "base/app.yaml") == "image: v2\n"
+    author = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>|%cn"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout.strip()
+    assert author == "Kargo Bot <bot@example.com>|Kargo Bot"
+
+
+async def test_commit_with_a_clean_tree_returns_the_existing_head(
+    tmp_path, repo, services, git_server
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    result = await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="nothing"))
+    assert result.output == {"commit": git_server.branch_head("gitops")}
+
+
+async def test_clone_author_is_used_for_commits(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    cfg = steps.GitCloneConfig.model_validate(
+        {
+            "repoURL": repo,
+            "checkout": [{"path": "out"}],
+            "author": {"name": "Ana", "email": "ana@x.io"},
+        }
+    )
+    await steps.git_clone(ctx, cfg)
+    (ctx.work_dir / "out" / "new.txt").write_text("x")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="by ana"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%an <%ae>"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout.strip()
+    assert out == "Ana <ana@x.io>"
+
+
+async def test_create_makes_an_orphan_branch(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    cloned = await steps.git_clone(
+        ctx, clone_cfg(repo, branch="stage/dev", create=True, **{"as": "dev"})
+    )
+    assert cloned.output == {"commits": {"dev": ""}}
+    assert [p.name for p in (ctx.work_dir / "out").iterdir()] == [".git"]
+    (ctx.work_dir / "out" / "manifest.yaml").write_text("kind: x\n")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="rendered"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert pushed.output["branch"] == "stage/dev"
+    assert git_server.log("gitops", "stage/dev") == ["rendered"]  # no parent: an orphan
+
+
+async def test_missing_branch_without_create_says_how_to_fix(tmp_path, repo, services):
+    ctx = make_ctx(tmp_path, repo, services)
+    with pytest.raises(errors.StepError, match="branch 'nope' not found in .*set create: true"):
+        await steps.git_clone(ctx, clone_cfg(repo, branch="nope"))
+
+
+async def test_clone_of_a_commit_and_of_a_tag(tmp_path, repo, services, git_server):
+    writer = git_server.writer("gitops")
+    first = git_server.branch_head("gitops")
+    writer.tag("v1.0.0", message="release")
+    writer.commit({"base/app.yaml": "image: v9\n"}, "later")
+    ctx = make_ctx(tmp_path, repo, services)
+    cfg = steps.GitCloneConfig.model_validate(
+        {
+            "repoURL": repo,
+            "checkout": [
+                {"path": "a", "commit": first},
+                {"path": "b", "tag": "v1.0.0", "as": "tagged"},
+            ],
+        }
+    )
+    result = await steps.git_clone(ctx, cfg)
+    assert result.output == {"commits": {"a": first, "tagged": first}}
+    assert (ctx.work_dir / "b" / "base" / "app.yaml").read_text() == "image: v1\n"
+    with pytest.raises(errors.TerminalStepError, match="set targetBranch or generateTargetBranch"):
+        await steps.git_push(ctx, steps.GitPushConfig(path="a"))
+
+
+async def test_sparse_checkout_only_has_the_listed_directories(tmp_path, repo, services):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo, sparse=["base"]))
+    names = sorted(p.name for p in (ctx.work_dir / "out").iterdir())
+    assert "base" in names
+    assert (ctx.work_dir / "out" / "base" / "app.yaml").exists()
+
+
+async def test_clear_removes_everything_but_git(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    (ctx.work_dir / "out" / "untracked.txt").write_text("x")
+    await steps.git_clear(ctx, steps.GitClearConfig(path="out"))
+    assert [p.name for p in (ctx.work_dir / "out").iterdir()] == [".git"]
+    (ctx.work_dir / "out" / "only.txt").write_text("1")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="rebuilt"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", "main"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout.split()
+    assert listed == ["only.txt"]
+
+
+async def test_generated_target_branch_is_named_after_the_promotion(
+    tmp_path, repo, services, git_server
+):
+    ctx = make_ctx(tmp_path, repo, services, name="promo-xyz")
+    await steps.git_clone(ctx, clone_cfg(repo))
+    (ctx.work_dir / "out" / "f").write_text("1")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="pr"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out", generate_target_branch=True))
+    assert pushed.output["branch"] == "kargo/promotion/promo-xyz"
+    assert git_server.branch_head("gitops", "kargo/promotion/promo-xyz") == pushed.output["commit"]
+    assert git_server.log("gitops") == ["initial"]
+
+
+async def test_tag_and_push_tag(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    tagged = await steps.git_tag(ctx, steps.GitTagConfig(path="out", tag="v2.0.0", message="two"))
+    head = git_server.branch_head("gitops")
+    assert tagged.output == {"tag": "v2.0.0", "commit": head}
+    await steps.git_push(ctx, steps.GitPushConfig(path="out", tag="v2.0.0"))
+    peeled = subprocess.run(
+        ["git", "rev-parse", "v2.0.0^{commit}"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout.strip()
+    assert peeled == head
+    with pytest.raises(errors.StepError, match="already exists in this checkout; set force: true"):
+        await steps.git_tag(ctx, steps.GitTagConfig(path="out", tag="v2.0.0", message="again"))
+
+
+async def test_push_rebases_over_a_remote_that_moved(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    git_server.writer("gitops").commit({"other.txt": "someone else"}, "concurrent change")
+    (ctx.work_dir / "out" / "mine.txt").write_text("mine")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="mine"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert git_server.log("gitops") == ["mine", "concurrent change", "initial"]
+    assert pushed.output["commit"] == git_server.branch_head("gitops")
+
+
+async def test_conflicting_change_falls_back_to_merge_then_fails_clearly(
+    tmp_path, repo, services, git_server
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    git_server.writer("gitops").commit({"base/app.yaml": "image: theirs\n"}, "theirs")
+    (ctx.work_dir / "out" / "base" / "app.yaml").write_text("image: ours\n")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="ours"))
+    with pytest.raises(errors.StepError, match="merging the new remote commits conflicts"):
+        await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert git_server.log("gitops") == ["theirs", "initial"]
+
+
+async def test_policy_none_refuses_to_integrate(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    git_server.writer("gitops").commit({"x": "1"}, "moved")
+    (ctx.work_dir / "out" / "y").write_text("2")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="mine"))
+    cfg = steps.GitPushConfig.model_validate({"path": "out", "integrationPolicy": "None"})
+    with pytest.raises(errors.StepError, match="integration policy is None"):
+        await steps.git_push(ctx, cfg)
+
+
+async def test_always_merge_creates_a_merge_commit(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    git_server.writer("gitops").commit({"x": "1"}, "moved")
+    (ctx.work_dir / "out" / "y").write_text("2")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="mine"))
+    cfg = steps.GitPushConfig.model_validate({"path": "out", "integrationPolicy": "AlwaysMerge"})
+    await steps.git_push(ctx, cfg)
+    assert git_server.log("gitops")[0] == "Merge main into promotion"
+
+
+async def test_force_push_overwrites_the_remote(tmp_path, repo, services, git_server):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    git_server.writer("gitops").commit({"x": "1"}, "to be overwritten")
+    (ctx.work_dir / "out" / "y").write_text("2")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="forced"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out", force=True))
+    assert git_server.log("gitops") == ["forced", "initial"]
+
+
+async def test_dry_run_push_records_the_diff_and_pushes_nothing(
+    tmp_path, repo, services, git_server
+):
+    ctx = make_ctx(tmp_path, repo, services, dry_run=True)
+    await steps.git_clone(ctx, clone_cfg(repo))
+    (ctx.work_dir / "out" / "base" / "app.yaml").write_text("image: v3\n")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="preview"))
+    result = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert result.output["dryRun"] is True
+    assert "-image: v1\n+image: v3" in result.output["diff"]
+    assert git_server.log("gitops") == ["initial"]
+
+
+async def test_wrong_credentials_fail_clone_without_leaking(tmp_path, repo, services):
+    ctx = make_ctx(tmp_path, repo, services)
+    ctx.credentials = StaticCredentials({repo: Credentials(GIT_USER, "bad-" + GIT_PASSWORD)})
+    with pytest.raises(errors.StepError) as info:
+        await steps.git_clone(ctx, clone_cfg(repo))
+    assert str(info.value) == (
+        f"error cloning {repo}: authentication failed for {repo}: check the git credentials for this repoURL"
+    )
+
+
+async def test_a_warm_mirror_fetches_only_new_commits(tmp_path, repo, services, git_server):
+    first = make_ctx(tmp_path, repo, services, name="a")
+    await steps.git_clone(first, clone_cfg(repo))
+    mirror = services[steps.MIRRORS_SERVICE].get(repo)
+    git_server.writer("gitops").commit({"n": "1"}, "new")
+    second = make_ctx(tmp_path, repo, services, name="b")
+    await steps.git_clone(second, clone_cfg(repo))
+    assert mirror.fetches == 2
+    assert (second.work_dir / "out" / "n").read_text() == "1"
+
+
+def test_registers_every_git_step_with_its_capabilities():
+    registry = reg.StepRegistry()
+    steps.register(registry)
+    assert registry.names() == ["git-clear", "git-clone", "git-commit", "git-push", "git-tag"]
+    assert reg.Capability.ACCESS_CONTROL_PLANE in registry.get("git-push").capabilities
+
+
+@pytest.mark.parametrize(
+    ("model", "config", "problem"),
+    [
+        (steps.GitCloneConfig, {"checkout": [{"path": "a"}]}, "repoURL"),
+        (steps.GitCloneConfig, {"repoURL": "u", "checkout": []}, "at least 1"),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a", "branch": "b", "tag": "t"}]},
+            "mutually exclusive",
+        ),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a", "create": True}]},
+            "create requires branch",
+        ),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a"}, {"path": "a"}]},
+            "unique",
+        ),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a"}], "bogus": 1},
+            "Extra inputs",
+        ),
+        (steps.GitCommitConfig, {"path": "a"}, "message"),
+        (
+            steps.GitPushConfig,
+            {"path": "a", "targetBranch": "x", "generateTargetBranch": True},
+            "mutually exclusive",
+        ),
+        (steps.GitPushConfig, {"path": "a", "maxAttempts": 0}, "greater than or equal to 1"),
+        (steps.GitPushConfig, {"path": "a", "integrationPolicy": "Sometimes"}, "RebaseOrMerge"),
+        (steps.GitTagConfig, {"path": "a"}, "tag"),
+    ],
+)
+def test_config_validation_messages(model, config, problem):
+    with pytest.raises(ValidationError, match=problem):
+        model.model_validate(config)
+
+
+def test_commit_urls_follow_the_provider_layout():
+    assert (
+        steps.commit_url("https://github.com/a/b.git", "abc") == "https://github.com/a/b/commit/abc"
+    )
+    assert (
+        steps.commit_url("https://gitlab.com/a/b", "abc") == "https://gitlab.com/a/b/-/commit/abc"
+    )
+    assert (
+        steps.commit_url("https://u:p@bitbucket.org/a/b.git", "abc")
+        == "https://bitbucket.org/a/b/commits/abc"
+    )
