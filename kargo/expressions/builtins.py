@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Callable
 from functools import cmp_to_key
 from typing import Any, Protocol
@@ -234,13 +235,14 @@ def b_float(rt: Runtime, a: list[Any]) -> float:
     raise ValueFailure(f"invalid argument for float (type {type_name(v)})")
 
 
+_GO_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
+
+
 def parse_go_float(text: str) -> float | None:
     """Go's strconv.ParseFloat(text, 64), or None when Go would reject it."""
-    import re
-
-    if not re.fullmatch(
-        r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", text, re.IGNORECASE
-    ):
+    if _GO_FLOAT.fullmatch(text) is None:
         return None
     try:
         return float(text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
@@ -22,6 +23,10 @@ from kargo.api import semver, urls
 from kargo.expressions.objects import ExprObject, GoStruct
 
 ALIAS_SEPARATOR = "::"
+# URL normalisation is pure and called for every commitFrom(): cache it
+_normalize_git = functools.lru_cache(maxsize=4096)(urls.normalize_git)
+_normalize_image = functools.lru_cache(maxsize=4096)(urls.normalize_image)
+_normalize_chart = functools.lru_cache(maxsize=4096)(urls.normalize_chart)
 GENERIC_CRED_LABEL = "kargo.akuity.io/cred-type"
 
 IMAGE_FIELDS = {
@@ -329,19 +334,19 @@ class _Promotion:
 
     def commit_from(self, *args: Any) -> GoStruct | None:
         _args("commitFrom", args, 1, 2)
-        repo = urls.normalize_git(_string_arg(args[0], "first argument"))
+        repo = _normalize_git(_string_arg(args[0], "first argument"))
         origin = _origin_arg(args[1], "second argument") if len(args) == 2 else None
         if origin is None:
             origin = self._pick_origin(
                 lambda s: isinstance(s.get("git"), Mapping)
-                and urls.normalize_git(str(s["git"].get("repoURL", ""))) == repo,
+                and _normalize_git(str(s["git"].get("repoURL", ""))) == repo,
                 f"multiple requested Freight could potentially provide a commit from repo "
                 f"{repo}; please update promotion steps to disambiguate",
             )
         if origin is None:
             return None
         for c in self._freight_items(origin, "commits"):
-            if urls.normalize_git(str(c.get("repoURL", ""))) == repo:
+            if _normalize_git(str(c.get("repoURL", ""))) == repo:
                 return _struct("GitCommit", c, COMMIT_FIELDS)
         return None
 
@@ -556,9 +561,9 @@ def criteria_functions(discovered: Mapping[str, Any] | None) -> dict[str, Callab
 
     def commit_from(*args: Any) -> GoStruct | None:
         _args("commitFrom", args, 1, 1)
-        repo = urls.normalize_git(_string_arg(args[0], "first argument"))
+        repo = _normalize_git(_string_arg(args[0], "first argument"))
         for result in arts.get("git") or []:
-            if urls.normalize_git(str(result.get("repoURL", ""))) != repo:
+            if _normalize_git(str(result.get("repoURL", ""))) != repo:
                 continue
             commits = result.get("commits") or []
             if commits:
@@ -567,9 +572,9 @@ def criteria_functions(discovered: Mapping[str, Any] | None) -> dict[str, Callab
 
     def image_from(*args: Any) -> GoStruct | None:
         _args("imageFrom", args, 1, 1)
-        repo = urls.normalize_image(_string_arg(args[0], "first argument"))
+        repo = _normalize_image(_string_arg(args[0], "first argument"))
         for result in arts.get("images") or []:
-            if urls.normalize_image(str(result.get("repoURL", ""))) != repo:
+            if _normalize_image(str(result.get("repoURL", ""))) != repo:
                 continue
             refs = result.get("references") or []
             if refs:
@@ -578,10 +583,10 @@ def criteria_functions(discovered: Mapping[str, Any] | None) -> dict[str, Callab
 
     def chart_from(*args: Any) -> GoStruct | None:
         _args("chartFrom", args, 1, 2)
-        repo = urls.normalize_chart(_string_arg(args[0], "first argument"))
+        repo = _normalize_chart(_string_arg(args[0], "first argument"))
         name = _string_arg(args[1], "second argument") if len(args) == 2 else ""
         for result in arts.get("charts") or []:
-            if urls.normalize_chart(str(result.get("repoURL", ""))) != repo:
+            if _normalize_chart(str(result.get("repoURL", ""))) != repo:
                 continue
             if name and result.get("name") != name:
                 continue

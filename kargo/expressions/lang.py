@@ -31,6 +31,7 @@ DEFAULT_MAX_STRING = 4 * 1024 * 1024
 DEFAULT_TIME_BUDGET = 2.0  # seconds of CPU per run; a backstop behind the step budget
 
 Fn = Callable[["Scope"], Any]
+_SYSTEM_CLOCK = clock_mod.SystemClock()
 
 
 class _ChainNil(Exception):
@@ -53,7 +54,9 @@ class Scope:
         "lets",
         "max_items",
         "max_string",
+        "next_check",
         "steps",
+        "time_budget",
     )
 
     def __init__(
@@ -68,9 +71,11 @@ class Scope:
         self.env = env
         self.clock = clock
         self.steps = max_steps
+        self.next_check = max_steps - 1024
         self.max_items = max_items
         self.max_string = max_string
-        self.deadline = time.monotonic() + time_budget
+        self.time_budget = time_budget
+        self.deadline = 0.0  # set at the first budget check, so cheap runs never read the clock
         self.lets: dict[str, Any] = {}
         self.it: Any = None
         self.index: Any = None
@@ -81,8 +86,13 @@ class Scope:
         self.steps -= steps
         if self.steps < 0:
             raise ValueFailure("expression exceeded its evaluation budget")
-        if self.steps & 0x3FF == 0 and time.monotonic() > self.deadline:
-            raise ValueFailure("expression exceeded its time budget")
+        if self.steps < self.next_check:  # read the clock about every 1024 steps
+            self.next_check = self.steps - 1024
+            now = time.monotonic()
+            if self.deadline == 0.0:
+                self.deadline = now + self.time_budget
+            elif now > self.deadline:
+                raise ValueFailure("expression exceeded its time budget")
 
     def now(self) -> gotime.TimeValue:
         """The injected clock's current time."""
@@ -111,7 +121,7 @@ class Program:
         """Evaluate against `env` (names -> JSON-like values or functions)."""
         scope = Scope(
             env,
-            clock or clock_mod.SystemClock(),
+            clock or _SYSTEM_CLOCK,
             max_steps,
             max_items,
             max_string,

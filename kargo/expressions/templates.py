@@ -48,6 +48,7 @@ _GO_BOOLS = {
     "False": False,
 }
 _MAX_EXACT_INT = 2**53
+_JSON_STARTS = frozenset('[{"-0123456789tfn')
 
 
 def contains_expression(s: str) -> bool:
@@ -208,10 +209,11 @@ def type_result(result: str) -> Any:
         return number
     if result in _GO_BOOLS:
         return _GO_BOOLS[result]
-    try:
-        return _normalize(json.loads(result, parse_constant=_reject_constant))
-    except (ValueError, RecursionError):
-        pass
+    if result.lstrip(" \t\r\n")[:1] in _JSON_STARTS:
+        try:
+            return _normalize(json.loads(result, parse_constant=_reject_constant))
+        except (ValueError, RecursionError):
+            pass
     return result + ("\n" if removed_newline else "")
 
 
@@ -239,23 +241,50 @@ def evaluate_template(
     """
     validate_env(env)
     full = {**env, **HELPERS}
-    return _walk(value, full, clock, path)
+    try:
+        return _walk(value, full, clock)
+    except _PathFailure as failure:
+        where = path + "".join(
+            f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if path or i else str(seg))
+            for i, seg in enumerate(reversed(failure.segments))
+        )
+        message = failure.error.message
+        raise errors.ExpressionError(f"{where}: {message}" if where else message) from None
 
 
-def _walk(value: Any, env: dict[str, Any], clock: clock_mod.Clock | None, path: str) -> Any:
+class _PathFailure(Exception):
+    """Internal: an ExpressionError on its way up, collecting the path segments."""
+
+    def __init__(self, error: errors.ExpressionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.segments: list[str | int] = []
+
+
+def _walk(value: Any, env: dict[str, Any], clock: clock_mod.Clock | None) -> Any:
     if isinstance(value, str):
-        if not contains_expression(value):
+        if "${" not in value or not contains_expression(value):
             return value
         try:
             return type_result(_render(value, env, clock))
         except errors.ExpressionError as err:
-            if not path:
-                raise
-            raise errors.ExpressionError(f"{path}: {err.message}") from err
+            raise _PathFailure(err) from None
     if isinstance(value, dict):
-        return {
-            k: _walk(v, env, clock, f"{path}.{k}" if path else str(k)) for k, v in value.items()
-        }
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            try:
+                out[k] = _walk(v, env, clock)
+            except _PathFailure as failure:
+                failure.segments.append(str(k))
+                raise
+        return out
     if isinstance(value, list):
-        return [_walk(v, env, clock, f"{path}[{i}]") for i, v in enumerate(value)]
+        items: list[Any] = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_walk(v, env, clock))
+            except _PathFailure as failure:
+                failure.segments.append(i)
+                raise
+        return items
     return value
