@@ -140,11 +140,15 @@ def field_names(model: type[BaseModel]) -> list[str]:
 
 def suggest(word: str, choices: Sequence[str]) -> str | None:
     """The closest valid choice to a misspelled word, if one is close enough."""
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return match[0] if match else None
+
+    def fold(text: str) -> str:
+        return text.lower().replace("_", "").replace("-", "")
+
+    folded = {fold(c): c for c in choices}
+    if fold(word) in folded:
+        return folded[fold(word)]
+    match = difflib.get_close_matches(fold(word), list(folded), n=1, cutoff=0.6)
+    return folded[match[0]] if match else None
 
 
 def from_pydantic(

@@ -31,7 +31,6 @@ class KargoModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
         serialize_by_alias=True,
     )
 
@@ -42,7 +41,6 @@ class StatusModel(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         alias_generator=to_camel,
-        populate_by_name=True,
         serialize_by_alias=True,
     )
 
