@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -168,16 +169,21 @@ def parse_index(part: str) -> int | None:
 
 
 def _plain_ok(value: str, in_flow: bool) -> bool:
-    """Whether `value` can be written as a plain scalar and still read back as that string."""
+    """Whether `value` can be written as a plain scalar and still read back as that string.
+
+    Both YAML 1.2 (ruamel) and YAML 1.1 (PyYAML, as Kubernetes tooling reads it: `yes`, `on`,
+    `0755`) must agree, so a value is never turned into a boolean or number by either.
+    """
     if value == "" or value != value.strip() or "\n" in value or "\r" in value:
         return False
     loader = YAML(typ="safe", pure=True)
+    docs = [f"k: {value}\n"] + ([f"k: [{value}]\n"] if in_flow else [])
     try:
-        if loader.load(f"k: {value}\n") != {"k": value}:
-            return False
-        if in_flow and loader.load(f"k: [{value}]\n") != {"k": [value]}:
-            return False
-    except YAMLError:
+        for doc in docs:
+            expected: dict[str, Any] = {"k": [value] if doc.startswith("k: [") else value}
+            if loader.load(doc) != expected or pyyaml.safe_load(doc) != expected:
+                return False
+    except (YAMLError, pyyaml.YAMLError):
         return False
     return True
 
