@@ -154,6 +154,11 @@ CASES = [
         "images[0].repoURL",
         "required",
     ),
+    (
+        _obj("Freight", name="", origin={"name": "w"}, images=[{"repoURL": "n"}], alias="-bad"),
+        "alias",
+        "not a valid alias",
+    ),
     # ProjectConfig / ClusterConfig
     (
         _obj("ProjectConfig", {"webhookReceivers": [{"name": "r"}]}),

@@ -7,17 +7,20 @@ Content (origin and artifacts) is immutable; `alias`, labels and annotations are
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from kargo.api.models.common import (
     FreightOrigin,
+    GoPattern,
     KargoModel,
     NonEmpty,
     StatusModel,
 )
 from kargo.api.models.meta import KargoObject
+
+ALIAS_RE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 
 class GitCommit(KargoModel):
@@ -94,7 +97,14 @@ class Freight(KargoObject):
 
     api_version: Literal["kargo.akuity.io/v1alpha1"]
     kind: Literal["Freight"]
-    alias: str | None = None
+    alias: (
+        Annotated[
+            str,
+            Field(max_length=63),
+            GoPattern(ALIAS_RE, "alias (it is also a label value)", "wonky-wombat"),
+        ]
+        | None
+    ) = None
     origin: FreightOrigin
     commits: list[GitCommit] | None = None
     images: list[Image] | None = None
