@@ -290,6 +290,8 @@ class _Compiler:
         name = node.name
         if name in self.lets:
             return lambda s: s.lets[name]
+        if name == "$env":  # expr's map of every variable: $env["name with spaces"]
+            return lambda s: s.env if isinstance(s.env, dict) else dict(s.env)
         return lambda s: s.env.get(name)
 
     def c_Pointer(self, node: n.Pointer) -> Fn:

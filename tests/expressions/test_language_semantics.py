@@ -107,6 +107,9 @@ def run(source: str, env: dict | None = None):
         ("s[0]", "h"),
         ("users[1].name", "bob"),
         ("unknownName", None),
+        ("$env['n']", 3),
+        ("'s' in $env", True),
+        ("'zz' in $env", False),
         # optional chaining & coalescing
         ("nothing?.a", None),
         ("nothing?.a.b.c", None),
