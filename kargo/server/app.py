@@ -157,6 +157,9 @@ def create_app(
         version=kargo.__version__,
         description="Kargo's REST API (v1beta1): manifests, projects, stages, freight, watch.",
         lifespan=lifespan,
+        responses={
+            code: {"model": http_errors.ErrorResponse} for code in (400, 401, 404, 500, 503)
+        },
     )
     app.state.kargo = state
     http_errors.install(app)
@@ -235,5 +238,5 @@ def create_app(
         """Delete every object named in a multi-document YAML body."""
         return await run_resources(request, "delete")
 
-    app.include_router(objects.build_router(error_model))
+    objects.install(app)
     return app

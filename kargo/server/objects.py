@@ -12,7 +12,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ ALIAS_LABEL = "kargo.akuity.io/alias"
 CRED_TYPE_LABEL = "kargo.akuity.io/cred-type"
 SHARED_NAMESPACE = "kargo-shared-resources"
 CLUSTER_CONFIG_NAME = "cluster"
+PREFIX = "/v1beta1"
 
 
 @dataclass(frozen=True)
@@ -262,15 +263,14 @@ async def delete_object(
     )
 
 
-def build_router(error_model: type[BaseModel]) -> APIRouter:
-    """Every authenticated read/delete route (login and health live in `kargo.server.app`)."""
-    responses: dict[int | str, dict[str, Any]] = {
-        code: {"model": error_model} for code in (400, 401, 404, 409, 500, 503)
-    }
-    router = APIRouter(prefix="/v1beta1", responses=responses)
+def install(router: FastAPI) -> None:
+    """Add every authenticated read/delete route (login and health live in `kargo.server.app`).
+
+    Routes are added to the app itself (not an included router) so `app.routes` lists them all.
+    """
     project_route = KindRoute("projects", "Project")
 
-    @router.get("/projects", response_model=ObjectList, tags=["projects"])
+    @router.get(f"{PREFIX}/projects", response_model=ObjectList, tags=["projects"])
     async def list_projects(
         state: deps.State,
         _actor: deps.Actor,
@@ -292,7 +292,7 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
             resource_version=resource_version,
         )
 
-    @router.get("/projects/{project}", tags=["projects"])
+    @router.get("/v1beta1/projects/{project}", tags=["projects"])
     async def get_project(
         project: str,
         state: deps.State,
@@ -306,7 +306,7 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
             state, project_route, "", project, watch_=watch_, resource_version=resource_version
         )
 
-    @router.delete("/projects/{project}", response_model=DeleteResult, tags=["projects"])
+    @router.delete("/v1beta1/projects/{project}", response_model=DeleteResult, tags=["projects"])
     async def delete_project(project: str, state: deps.State, _actor: deps.Actor) -> Response:
         """Delete a Project and everything in it."""
         await require_project(state.store, project)
@@ -314,7 +314,7 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
 
     config_route = KindRoute("config", "ProjectConfig")
 
-    @router.get("/projects/{project}/config", tags=["projects"])
+    @router.get("/v1beta1/projects/{project}/config", tags=["projects"])
     async def get_project_config(
         project: str,
         state: deps.State,
@@ -328,7 +328,9 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
             state, config_route, project, project, watch_=watch_, resource_version=resource_version
         )
 
-    @router.delete("/projects/{project}/config", response_model=DeleteResult, tags=["projects"])
+    @router.delete(
+        "/v1beta1/projects/{project}/config", response_model=DeleteResult, tags=["projects"]
+    )
     async def delete_project_config(
         project: str, state: deps.State, _actor: deps.Actor
     ) -> Response:
@@ -345,7 +347,7 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
 
     cluster_config = KindRoute("cluster-config", "ClusterConfig")
 
-    @router.get("/system/cluster-config", tags=["system"])
+    @router.get(f"{PREFIX}/system/cluster-config", tags=["system"])
     async def get_cluster_config(
         state: deps.State,
         _actor: deps.Actor,
@@ -362,22 +364,20 @@ def build_router(error_model: type[BaseModel]) -> APIRouter:
             resource_version=resource_version,
         )
 
-    @router.delete("/system/cluster-config", response_model=DeleteResult, tags=["system"])
+    @router.delete(f"{PREFIX}/system/cluster-config", response_model=DeleteResult, tags=["system"])
     async def delete_cluster_config(state: deps.State, _actor: deps.Actor) -> Response:
         """Delete the ClusterConfig singleton."""
         return await delete_object(state, cluster_config, "", CLUSTER_CONFIG_NAME)
 
-    @router.get("/system/server-version", response_model=ServerVersion, tags=["system"])
+    @router.get(f"{PREFIX}/system/server-version", response_model=ServerVersion, tags=["system"])
     async def server_version(_actor: deps.Actor) -> Response:
         """The server's version."""
         return _json(ServerVersion(version=kargo.__version__))
 
-    return router
 
-
-def _add_project_kind(router: APIRouter, route: KindRoute) -> None:
+def _add_project_kind(router: FastAPI, route: KindRoute) -> None:
     tag = route.segment
-    base = f"/projects/{{project}}/{route.segment}"
+    base = f"{PREFIX}/projects/{{project}}/{route.segment}"
 
     async def list_in_project(
         project: str,
@@ -449,8 +449,8 @@ def _add_project_kind(router: APIRouter, route: KindRoute) -> None:
     )
 
 
-def _add_fixed_kind(router: APIRouter, route: KindRoute, prefix: str, namespace: str) -> None:
-    base = f"{prefix}/{route.segment}"
+def _add_fixed_kind(router: FastAPI, route: KindRoute, prefix: str, namespace: str) -> None:
+    base = f"{PREFIX}{prefix}/{route.segment}"
     ns_list = namespace or None
 
     async def list_fixed(
