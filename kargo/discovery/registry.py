@@ -338,14 +338,17 @@ class RegistryClient:
                         raise errors.DiscoveryError(
                             f"{what}: the registry answered 401 without an auth challenge"
                         )
-                    if scope in self._tokens and auth_tries > 1:
+                    sent = send_headers.get("Authorization")
+                    if sent is not None and sent.startswith("Bearer ") and auth_tries > 1:
                         raise errors.DiscoveryError(
                             f"{what}: the registry refused the token (check the image "
                             "credentials for this repository)"
                         )
-                    self._tokens.pop(scope, None)
                     async with self._auth_lock:
-                        await self._authenticate(challenge, scope, what)
+                        # another request may have authenticated while this one waited
+                        if self._auth_header(scope).get("Authorization") in (None, sent):
+                            self._tokens.pop(scope, None)
+                            await self._authenticate(challenge, scope, what)
                     continue
                 if status in (401, 403):
                     raise errors.DiscoveryError(

@@ -118,3 +118,19 @@ def test_repo_urls_split_into_host_and_repository(url, host, repository):
 
     ref = reg.parse_repo_url(url)
     assert (ref.host, ref.repository) == (host, repository)
+
+
+async def test_concurrent_requests_share_one_bearer_token(
+    registry, pusher, fault_proxy, make_client
+):
+    import asyncio
+
+    repo = unique_repo()
+    tags = [f"1.{i}.0" for i in range(6)]
+    for tag in tags:
+        pusher.image(repo, tag)
+    fault_proxy.require_bearer(("bob", "hunter2"))
+    client = make_client(fault_proxy.host, Credentials("bob", "hunter2"))
+    found = await asyncio.gather(*(client.head_manifest(repo, t) for t in tags))
+    assert all(d is not None for d in found)
+    assert client.counters["token"] == 1
