@@ -79,12 +79,15 @@ class PromotionData(Protocol):
         """The promotion's Freight by origin key "Warehouse/<name>" (Freight object dicts)."""
         ...
 
-    def requested_origins(self) -> list[str]:
-        """The Stage's requested origins, as "Warehouse/<name>" (or bare Warehouse names)."""
+    def requested_origins(self) -> list[Any]:
+        """The Stage's requested origins: "Warehouse/<name>", a bare Warehouse name, a
+        FreightOrigin dict or a FreightRequest dict (`{"origin": {...}}`)."""
         ...
 
     def warehouse(self, name: str) -> Mapping[str, Any] | None:
-        """A Warehouse of the project (for its subscriptions)."""
+        """A Warehouse of the project, whose subscriptions decide which requested origin
+        provides an artifact (Kargo's rule). Optional: without it, the origins whose Freight
+        carries the artifact are used."""
         ...
 
     def freight(self, name: str) -> Mapping[str, Any] | None:
@@ -96,11 +99,12 @@ class PromotionData(Protocol):
         ...
 
     def config_map(self, name: str) -> Mapping[str, Any] | None:
-        """A ConfigMap of the project namespace."""
+        """A ConfigMap of the project namespace (the object, or just its data map)."""
         ...
 
     def secret(self, name: str) -> Mapping[str, Any] | None:
-        """A Secret of the project namespace (`data` base64 as in Kubernetes, or `stringData`)."""
+        """A Secret of the project namespace: the object (`data` base64 as in Kubernetes,
+        `stringData` plain) or an already-decoded data map."""
         ...
 
     def shared_config_map(self, name: str) -> Mapping[str, Any] | None:
@@ -108,7 +112,8 @@ class PromotionData(Protocol):
         ...
 
     def shared_secret(self, name: str) -> Mapping[str, Any] | None:
-        """A Secret of the shared-resources namespace (filtered here by its cred-type label)."""
+        """A Secret of the shared-resources namespace. As an object it is filtered here by its
+        `kargo.akuity.io/cred-type: generic` label; a bare data map must be pre-filtered."""
         ...
 
 
@@ -236,8 +241,25 @@ def _origin_arg(v: Any, which: str) -> str:
     raise _fail(f"{which} must be FreightOrigin, got {_go_type(v)}")
 
 
-def _origin_key(origin: str) -> str:
-    return origin if "/" in origin else f"Warehouse/{origin}"
+def _origin_key(origin: Any) -> str:
+    """ "Warehouse/<name>" from a key, a bare name, a FreightOrigin or a FreightRequest dict."""
+    if isinstance(origin, Mapping):
+        inner = origin.get("origin", origin)
+        return f"{inner.get('kind') or 'Warehouse'}/{inner.get('name', '')}"
+    text = str(origin)
+    return text if "/" in text else f"Warehouse/{text}"
+
+
+def _object_data(obj: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`data` of a ConfigMap object; an adapter may also hand over the data map itself."""
+    if obj is None:
+        return {}
+    if any(k in obj for k in _OBJECT_KEYS):
+        return dict(obj.get("data") or {})
+    return dict(obj)
+
+
+_OBJECT_KEYS = ("apiVersion", "kind", "metadata", "data", "stringData")
 
 
 def warehouse(*args: Any) -> GoStruct:
@@ -315,15 +337,26 @@ class _Promotion:
         return [_origin_key(o) for o in self.data.requested_origins()]
 
     def _pick_origin(
-        self, matches: Callable[[Mapping[str, Any]], bool], ambiguity: str
+        self,
+        matches: Callable[[Mapping[str, Any]], bool],
+        ambiguity: str,
+        provides: Callable[[str], bool],
     ) -> str | None:
+        """The one requested origin whose Warehouse subscribes to the artifact (Kargo's rule).
+
+        Without `PromotionData.warehouse`, the origins whose Freight carries it are used.
+        """
         chosen: str | None = None
+        has_warehouses = callable(getattr(self.data, "warehouse", None))
         for origin in self._origins():
-            for sub in _subscriptions(self.data, origin):
-                if matches(sub):
-                    if chosen is not None:
-                        raise _fail(ambiguity)
-                    chosen = origin
+            if has_warehouses:
+                hits = sum(1 for sub in _subscriptions(self.data, origin) if matches(sub))
+            else:
+                hits = 1 if provides(origin) else 0
+            for _ in range(hits):
+                if chosen is not None:
+                    raise _fail(ambiguity)
+                chosen = origin
         return chosen
 
     def _freight_items(self, origin: str, key: str) -> list[Mapping[str, Any]]:
@@ -342,6 +375,10 @@ class _Promotion:
                 and _normalize_git(str(s["git"].get("repoURL", ""))) == repo,
                 f"multiple requested Freight could potentially provide a commit from repo "
                 f"{repo}; please update promotion steps to disambiguate",
+                lambda o: any(
+                    _normalize_git(str(c.get("repoURL", ""))) == repo
+                    for c in self._freight_items(o, "commits")
+                ),
             )
         if origin is None:
             return None
@@ -359,6 +396,7 @@ class _Promotion:
                 lambda s: isinstance(s.get("image"), Mapping) and s["image"].get("repoURL") == repo,
                 f"multiple requested Freight could potentially provide a container image from "
                 f"repository {repo}: please provide a Freight origin to disambiguate",
+                lambda o: any(i.get("repoURL") == repo for i in self._freight_items(o, "images")),
             )
         if origin is None:
             return None
@@ -388,6 +426,10 @@ class _Promotion:
                 and (s["chart"].get("name") or "") == name,
                 f"multiple requested Freight could potentially provide a chart from repository "
                 f"{repo}: please provide a Freight origin to disambiguate",
+                lambda o: any(
+                    c.get("repoURL") == repo and (c.get("name") or "") == name
+                    for c in self._freight_items(o, "charts")
+                ),
             )
             if origin is None:
                 what = f'chart "{name}" from repo {repo}' if name else f"chart from repo {repo}"
@@ -448,13 +490,11 @@ class _Promotion:
 
     def config_map(self, *args: Any) -> dict[str, str]:
         _args("configMap", args, 1, 1)
-        obj = self.data.config_map(_string_arg(args[0]))
-        return dict((obj or {}).get("data") or {})
+        return _object_data(self.data.config_map(_string_arg(args[0])))
 
     def shared_config_map(self, *args: Any) -> dict[str, str]:
         _args("sharedConfigMap", args, 1, 1)
-        obj = self.data.shared_config_map(_string_arg(args[0]))
-        return dict((obj or {}).get("data") or {})
+        return _object_data(self.data.shared_config_map(_string_arg(args[0])))
 
     def secret(self, *args: Any) -> dict[str, str]:
         _args("secret", args, 1, 1)
@@ -463,7 +503,11 @@ class _Promotion:
     def shared_secret(self, *args: Any) -> dict[str, str]:
         _args("sharedSecret", args, 1, 1)
         obj = self.data.shared_secret(_string_arg(args[0]))
-        labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+        if obj is None:
+            return {}
+        if not any(k in obj for k in _OBJECT_KEYS):
+            return {str(k): str(v) for k, v in obj.items()}  # the adapter filtered already
+        labels = (obj.get("metadata") or {}).get("labels") or {}
         if labels.get(GENERIC_CRED_LABEL) != "generic":
             return {}
         return secret_data(obj)
@@ -474,6 +518,8 @@ def secret_data(obj: Mapping[str, Any] | None) -> dict[str, str]:
     as-is on top."""
     if obj is None:
         return {}
+    if not any(k in obj for k in _OBJECT_KEYS):
+        return {str(k): str(v) for k, v in obj.items()}  # already a decoded data map
     out: dict[str, str] = {}
     for key, value in (obj.get("data") or {}).items():
         try:

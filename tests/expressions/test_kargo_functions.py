@@ -316,3 +316,49 @@ def test_criteria_functions_use_element_zero_of_discovered_artifacts(source, exp
 
 def test_criteria_functions_without_discovered_artifacts_return_nil():
     assert lang.compile("imageFrom('x')").run(functions.criteria_functions(None)) is None
+
+
+class MinimalData:
+    """A PromotionData without warehouse() that hands over data maps, not objects."""
+
+    def __init__(self) -> None:
+        self.full = Data()
+
+    def freight_collection(self):
+        return self.full.collection
+
+    def requested_origins(self):
+        return [
+            {"origin": {"kind": "Warehouse", "name": "w1"}},
+            {"kind": "Warehouse", "name": "w2"},
+        ]
+
+    def freight(self, name):
+        return None
+
+    stage = freight
+
+    def config_map(self, name):
+        return {"region": "eu"}
+
+    def secret(self, name):
+        return {"token": "plain"}
+
+    def shared_config_map(self, name):
+        return None
+
+    def shared_secret(self, name):
+        return {"k": "pre-filtered"}
+
+
+def test_adapters_may_return_data_maps_and_skip_warehouses():
+    env = functions.promotion_functions(MinimalData())  # type: ignore[arg-type]
+    assert lang.compile("configMap('x').region").run(env) == "eu"
+    assert lang.compile("secret('x').token").run(env) == "plain"
+    assert lang.compile("sharedSecret('x').k").run(env) == "pre-filtered"
+    assert lang.compile("sharedConfigMap('x')").run(env) == {}
+    # without warehouse(), the requested origin whose Freight carries the artifact is used
+    assert lang.compile("commitFrom('https://github.com/acme/app').ID").run(env) == "abc123"
+    with pytest.raises(ExpressionError, match="please provide a Freight origin"):
+        lang.compile("imageFrom('ghcr.io/acme/api')").run(env)
+    assert lang.compile("imageFrom('ghcr.io/acme/api', warehouse('w2')).Tag").run(env) == "2.0.0"
