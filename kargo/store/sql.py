@@ -669,6 +669,13 @@ class SqlStore:
                 result = conn.execute(stmt)
                 return int(result.rowcount)
 
+    def _own_tx_rows(self, stmt: sa.Executable) -> int:
+        """Run one RETURNING statement in its own transaction; how many rows came back."""
+        with self._engine.connect() as conn:
+            conn.execution_options(kargo_write=True)
+            with conn.begin():
+                return len(conn.execute(stmt).all())
+
     async def cache_put(self, bucket: str, key: str, value: str) -> None:
         """Insert or replace a cache entry."""
         ins = self._upsert(schema.cache).values(bucket=bucket, key=key, value=value)
@@ -694,8 +701,8 @@ class SqlStore:
             index_elements=[c.name],
             set_={"holder": ins.excluded.holder, "expires_at": ins.excluded.expires_at},
             where=sa.or_(c.expires_at <= now, c.holder == holder),
-        )
-        return await self._run(self._own_tx, stmt) == 1
+        ).returning(c.holder)
+        return await self._run(self._own_tx_rows, stmt) == 1
 
     async def release_lease(self, name: str, holder: str) -> None:
         """Give up a lease held by `holder` (no-op otherwise)."""
