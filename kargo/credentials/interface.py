@@ -23,7 +23,9 @@ class Credentials:
 class CredentialsProvider(Protocol):
     """Finds credentials for a repository, project first then shared."""
 
-    async def get(self, project: str, cred_type: CredentialType, repo_url: str) -> Credentials | None:
+    async def get(
+        self, project: str, cred_type: CredentialType, repo_url: str
+    ) -> Credentials | None:
         """Credentials matching `repo_url`, or None."""
         ...
 
@@ -31,7 +33,9 @@ class CredentialsProvider(Protocol):
 class NoCredentials:
     """A provider that never has credentials (anonymous access)."""
 
-    async def get(self, project: str, cred_type: CredentialType, repo_url: str) -> Credentials | None:
+    async def get(
+        self, project: str, cred_type: CredentialType, repo_url: str
+    ) -> Credentials | None:
         """Always None."""
         del project, cred_type, repo_url
         return None
@@ -43,7 +47,9 @@ class StaticCredentials:
     def __init__(self, by_url: dict[str, Credentials]) -> None:
         self._by_url = dict(by_url)
 
-    async def get(self, project: str, cred_type: CredentialType, repo_url: str) -> Credentials | None:
+    async def get(
+        self, project: str, cred_type: CredentialType, repo_url: str
+    ) -> Credentials | None:
         """Exact repoURL match."""
         del project, cred_type
         return self._by_url.get(repo_url)
