@@ -114,11 +114,33 @@ def as_json(v: Any) -> str:
     return '"' + _json_or_fail(v, "asJSON", "  ") + '\n"'
 
 
+class _GoYAMLDumper(yaml.SafeDumper):
+    """Close to Go's yaml.v3 Marshal: 4-space indent, sequences indented under their key,
+    multi-line strings as literal blocks."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002
+        super().increase_indent(flow, False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data.rstrip("\n") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_GoYAMLDumper.add_representer(str, _represent_str)
+
+
 def as_yaml(v: Any) -> str:
-    """YAML text (sorted keys, block style), kept a string."""
+    """YAML text (sorted keys, block style, 4-space indent), kept a string."""
     plain = values.to_plain(v)
-    text = yaml.safe_dump(
-        plain, default_flow_style=False, sort_keys=True, allow_unicode=True, indent=4, width=2**31
+    text = yaml.dump(
+        plain,
+        Dumper=_GoYAMLDumper,
+        default_flow_style=False,
+        sort_keys=True,
+        allow_unicode=True,
+        indent=4,
+        width=2**31,
     )
     if text.endswith("\n...\n"):
         text = text[: -len("...\n")]

@@ -58,7 +58,10 @@ def ev(value):
         ("${{ 'a' }} ${{ 'b' }}", "a b"),
         ("${{ ['<'] }}x", '["\\u003c"]x'),  # Go's JSON escapes HTML characters
         ("${{ asJSON({'a': 1}) }}", '{\n  "a": 1\n}\n'),
-        ("${{ asYAML({'b': 1, 'a': [1, 2]}) }}", "a:\n- 1\n- 2\nb: 1\n"),
+        ("${{ asYAML({'b': 1, 'a': [1, 2]}) }}", "a:\n    - 1\n    - 2\nb: 1\n"),
+        ("${% asYAML({'m': {'k': 'v'}}) %}", "m:\n    k: v\n"),
+        ("${{ asYAML({'s': 'line1\\nline2'}) }}", "s: |-\n    line1\n    line2\n"),
+        ("${{ asYAML('x') }}", "x\n"),
         ("${{ 'inf' }}", float("inf")),
     ],
 )
