@@ -203,8 +203,9 @@ def _insert_member(text: str, obj: Span, key: str, value: Any) -> str:
     last_key, last_key_start, last_value = obj.members[-1]
     # the whitespace in front of the last member's name, and between its name and its value
     before = text[:last_key_start]
-    lead_start = len(before.rstrip(_WS))
-    lead = before[lead_start:]
+    lead = before[len(before.rstrip(_WS)) :]
+    if len(obj.members) == 1 and not lead:
+        lead = " "  # {"a": 1} -> {"a": 1, "b": 2}
     key_end = _decoder.raw_decode(text, last_key_start)[1]
     colon = text[key_end : last_value.start]
     rendered = _render(text, last_key_start, value)

@@ -1,0 +1,130 @@
+"""json-update, json-parse, toml-update and toml-parse."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from kargo import errors
+from kargo.promotion.steps import jsonfile
+from tests.promotion.steps import helpers
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value", "expected"),
+    [
+        ('{"a": 1}', "a", 2, '{"a": 2}'),
+        ('{"a": 1}', "b", "x", '{"a": 1, "b": "x"}'),
+        ("{}", "a.b", True, '{"a": {"b": true}}'),
+        ('{"l": [1,2]}', "l.0", 9, '{"l": [9,2]}'),
+        ('{"l": [1,2]}', "l.-1", 3, '{"l": [1,2,3]}'),
+        ('{"l": []}', "l.-1", {"k": 1}, '{"l": [{"k": 1}]}'),
+        ('{"a": "s"}', "a.b", 1, '{"a": {"b": 1}}'),
+        ('{"a.b": 1}', "a\\.b", 2, '{"a.b": 2}'),
+        ('{"a": {"1": "x"}}', "a.1", "y", '{"a": {"1": "y"}}'),
+    ],
+)
+def test_json_values_are_set_like_sjson(text, key, value, expected):
+    assert jsonfile.set_value(text, key, value) == expected
+
+
+def test_json_edits_keep_the_rest_of_the_document_byte_for_byte():
+    text = '{\n  "z": 1,   \n  "a": {"deep": [1, 2]},\n  "keep": "\\u00e9"\n}\n'
+    out = jsonfile.set_value(text, "z", 2)
+    assert out == text.replace('"z": 1', '"z": 2')
+    assert json.loads(out)["keep"] == "é"
+
+
+def test_invalid_json_reports_line_and_column():
+    with pytest.raises(errors.TerminalStepError, match="line 2, column"):
+        jsonfile.set_value('{"a": 1,\n  oops}', "a", 2)
+
+
+async def test_json_update_writes_the_file_and_reports_a_commit_message(tmp_path):
+    (tmp_path / "c.json").write_text('{"image": {"tag": "1"}}\n')
+    result = await helpers.run_step(
+        "json-update",
+        {"path": "c.json", "updates": [{"key": "image.tag", "value": "2"}]},
+        helpers.make_ctx(tmp_path),
+    )
+    assert (tmp_path / "c.json").read_text() == '{"image": {"tag": "2"}}\n'
+    assert result.output == {"commitMessage": "Updated c.json\n\n- image.tag: 2"}
+
+
+async def test_json_parse_extracts_outputs(tmp_path):
+    (tmp_path / "p.json").write_text('{"version": "1.2.3", "items": [{"n": "a"}]}')
+    result = await helpers.run_step(
+        "json-parse",
+        {
+            "path": "p.json",
+            "outputs": [
+                {"name": "v", "fromExpression": "version"},
+                {"name": "first", "fromExpression": "items[0].n"},
+            ],
+        },
+        helpers.make_ctx(tmp_path),
+    )
+    assert result.output == {"v": "1.2.3", "first": "a"}
+
+
+async def test_json_parse_of_invalid_json_is_terminal(tmp_path):
+    (tmp_path / "p.json").write_text("{nope")
+    with pytest.raises(errors.TerminalStepError, match="not valid JSON"):
+        await helpers.run_step(
+            "json-parse",
+            {"path": "p.json", "outputs": [{"name": "v", "fromExpression": "a"}]},
+            helpers.make_ctx(tmp_path),
+        )
+
+
+async def test_toml_update_keeps_comments_and_creates_tables(tmp_path):
+    (tmp_path / "a.toml").write_text("# top\n[server]\nport = 80 # port\n")
+    result = await helpers.run_step(
+        "toml-update",
+        {
+            "path": "a.toml",
+            "updates": [
+                {"key": "server.port", "value": 8080},
+                {"key": "db.url", "value": "postgres://db"},
+            ],
+        },
+        helpers.make_ctx(tmp_path),
+    )
+    text = (tmp_path / "a.toml").read_text()
+    assert text.startswith("# top\n[server]\nport = 8080 # port\n")
+    assert '[db]\nurl = "postgres://db"' in text
+    assert result.output["commitMessage"] == (
+        "Updated a.toml\n\n- server.port: 8080\n- db.url: postgres://db"
+    )
+
+
+async def test_toml_update_refuses_null(tmp_path):
+    (tmp_path / "a.toml").write_text("a = 1\n")
+    with pytest.raises(errors.TerminalStepError, match="no null"):
+        await helpers.run_step(
+            "toml-update",
+            {"path": "a.toml", "updates": [{"key": "b", "value": None}]},
+            helpers.make_ctx(tmp_path),
+        )
+
+
+async def test_toml_update_through_a_value_turns_it_into_a_table_as_yaml_update_does(tmp_path):
+    (tmp_path / "a.toml").write_text("a = 1\n")
+    await helpers.run_step(
+        "toml-update",
+        {"path": "a.toml", "updates": [{"key": "a.b", "value": 1}]},
+        helpers.make_ctx(tmp_path),
+    )
+    assert tomllib.loads((tmp_path / "a.toml").read_text()) == {"a": {"b": 1}}
+
+
+async def test_toml_parse_extracts_outputs(tmp_path):
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "x"\nversion = "0.3.0"\n')
+    result = await helpers.run_step(
+        "toml-parse",
+        {"path": "Cargo.toml", "outputs": [{"name": "v", "fromExpression": "package.version"}]},
+        helpers.make_ctx(tmp_path),
+    )
+    assert result.output == {"v": "0.3.0"}
