@@ -96,7 +96,8 @@ async def test_delete_removes_a_symlink_not_its_target(tmp_path):
     (tmp_path / "target").write_text("x")
     os.symlink("target", tmp_path / "link")
     await _run("delete", {"path": "link"}, tmp_path)
-    assert (tmp_path / "target").exists() and not os.path.lexists(tmp_path / "link")
+    assert (tmp_path / "target").exists()
+    assert not os.path.lexists(tmp_path / "link")
 
 
 async def test_delete_refuses_globs_that_leave_the_work_dir(tmp_path):

@@ -102,7 +102,8 @@ def test_differ_is_silent_for_equal_trees(tmp_path):
 def test_promotion_work_dirs_are_created_and_removed(tmp_path):
     promo = {"metadata": {"namespace": "demo", "name": "test.01"}}
     path = workdir.ensure(tmp_path, promo)
-    assert path.is_dir() and path == tmp_path / "demo" / "test.01"
+    assert path.is_dir()
+    assert path == tmp_path / "demo" / "test.01"
     workdir.remove(tmp_path, promo)
     assert not path.exists()
 

@@ -61,7 +61,9 @@ async def test_yaml_update_replaces_a_collection_through_a_round_trip(tmp_path):
     )
     text = (tmp_path / "v.yaml").read_text()
     assert text.startswith("# keep me\n")
-    assert "8080" in text and "443" not in text and "name: x" in text
+    assert "8080" in text
+    assert "443" not in text
+    assert "name: x" in text
 
 
 async def test_yaml_update_on_a_missing_file_is_terminal(tmp_path):
