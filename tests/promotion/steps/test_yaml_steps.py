@@ -138,7 +138,8 @@ def test_adding_a_key_to_a_real_manifest_changes_only_that_line(path):
         for line in difflib.unified_diff(text.splitlines(), out.splitlines(), lineterm="")
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
-    assert changed and all(line.startswith("+") for line in changed), changed
+    assert changed
+    assert all(line.startswith("+") for line in changed), changed
 
 
 async def test_yaml_parse_evaluates_expressions_against_the_file(tmp_path):
