@@ -22,14 +22,13 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import ulid
 
 from kargo import errors
-from kargo.api import aliases, freight_id as freight_id_, kinds, manifests
-from kargo.api.models.common import parse_duration
+from kargo.api import aliases, availability, freight_id as freight_id_, kinds, manifests
 from kargo.api.models.step import step_alias
 from kargo.errors import Problem
 
@@ -443,60 +442,22 @@ async def _newest_available(
             "spec.origin",
             "use an origin listed in the Stage's requestedFreight",
         )
-    candidates = [
-        f
-        for f in await lookup.list("Freight", namespace)
-        if (f.get("origin") or {}).get("name") == origin.get("name")
-        and freight_available(f, stage_name, request, now)
-    ]
-    if not candidates:
+    upstream: dict[str, Obj] = {}
+    for name in (request.get("sources") or {}).get("stages") or []:
+        found = await lookup.get("Stage", namespace, name)
+        if found is not None:
+            upstream[name] = found
+    candidate = availability.auto_promotion_candidate(
+        stage, request, await lookup.list("Freight", namespace), upstream, now
+    )
+    if candidate is None:
         raise _invalid(
             f"no Freight from {origin.get('kind', 'Warehouse')}/{origin.get('name')} "
             f"is available to Stage {stage_name!r}",
             "spec.origin",
             "verify Freight in an upstream Stage, approve it, or name it with spec.freight",
         )
-    newest = max(
-        candidates,
-        key=lambda f: (
-            str(f.get("discoveredAt") or (f.get("metadata") or {}).get("creationTimestamp") or "")
-        ),
-    )
-    return str(newest["metadata"]["name"])
-
-
-def freight_available(freight: Obj, stage: str, request: dict[str, Any], now: datetime) -> bool:
-    """Kargo's Stage.IsFreightAvailable for one requested origin (approval, direct, upstream)."""
-    status = freight.get("status") or {}
-    if stage in (status.get("approvedFor") or {}):
-        return True
-    sources = request.get("sources") or {}
-    if sources.get("direct"):
-        return True
-    upstream = sources.get("stages") or []
-    soak = parse_duration(sources.get("requiredSoakTime") or "0")
-    verified = status.get("verifiedIn") or {}
-    current = status.get("currentlyIn") or {}
-
-    def ok(up: str) -> bool:
-        if up not in verified:
-            return False
-        if soak <= timedelta(0):
-            return True
-        longest = parse_duration(_go_duration((verified[up] or {}).get("longestSoak")))
-        since = (current.get(up) or {}).get("since")
-        if since:
-            started = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
-            longest = max(longest, now - started)
-        return longest >= soak
-
-    if sources.get("availabilityStrategy") == "All":
-        return bool(upstream) and all(ok(u) for u in upstream)
-    return any(ok(u) for u in upstream)
-
-
-def _go_duration(value: Any) -> str:
-    return str(value) if value else "0"
+    return str(candidate["metadata"]["name"])
 
 
 # --- Stage -----------------------------------------------------------------------------------

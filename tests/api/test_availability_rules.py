@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kargo.freight.availability import (
+from kargo.api.availability import (
     auto_promotion_candidate,
     freight_collection_id,
     freight_summary,
