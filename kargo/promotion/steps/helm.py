@@ -112,7 +112,9 @@ class HelmTemplateConfig(_Config):
     build_dependencies: bool = Field(
         default=False, description="Build the chart's dependencies before rendering."
     )
-    include_crds: bool = Field(default=False, description="Include the chart's CRDs.")
+    include_crds: bool = Field(
+        default=False, alias="includeCRDs", description="Include the chart's CRDs."
+    )
     disable_hooks: bool = Field(default=False, description="Leave hook resources out.")
     skip_tests: bool = Field(default=False, description="Leave test hooks out.")
     kube_version: str | None = Field(
