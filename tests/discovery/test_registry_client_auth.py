@@ -7,7 +7,7 @@ import pytest
 from kargo import errors
 from kargo.credentials.interface import Credentials
 from kargo.discovery import images
-from tests.fixtures.registry import Pusher, unique_repo
+from tests.fixtures.registry import AUTH_USER, Pusher, unique_repo
 
 CANARY = "canary-pw-7f3a"
 
@@ -134,3 +134,42 @@ async def test_concurrent_requests_share_one_bearer_token(
     found = await asyncio.gather(*(client.head_manifest(repo, t) for t in tags))
     assert all(d is not None for d in found)
     assert client.counters["token"] == 1
+
+
+async def test_real_token_service_issues_a_token_the_registry_accepts(
+    token_registry, make_client, metadata_cache
+):
+    reg = token_registry.registry
+    repo = unique_repo("private")
+    with Pusher(reg.url, auth=reg.auth) as pusher:
+        pusher.image(repo, "1.0.0")
+        pusher.image(repo, "1.1.0")
+    client = make_client(reg.host, Credentials(*reg.auth))
+    refs = await images.discover_images({"repoURL": f"{reg.host}/{repo}"}, client, metadata_cache)
+    assert [r["tag"] for r in refs] == ["1.1.0", "1.0.0"]
+    assert client.counters["token"] == 1
+
+
+async def test_real_token_service_grants_anonymous_pull_of_public_repositories_only(
+    token_registry, make_client
+):
+    reg = token_registry.registry
+    public, private = unique_repo("public"), unique_repo("private")
+    with Pusher(reg.url, auth=reg.auth) as pusher:
+        pusher.image(public, "1.0.0")
+        pusher.image(private, "1.0.0")
+    client = make_client(reg.host)
+    assert await client.list_tags(public) == ["1.0.0"]
+    with pytest.raises(errors.DiscoveryError, match="refused the token"):
+        await client.list_tags(private)
+
+
+async def test_real_token_service_refuses_a_wrong_password_without_echoing_it(
+    token_registry, make_client
+):
+    reg = token_registry.registry
+    client = make_client(reg.host, Credentials(AUTH_USER, CANARY))
+    with pytest.raises(errors.DiscoveryError) as info:
+        await client.list_tags(unique_repo("private"))
+    assert "token service refused the credentials (HTTP 401)" in str(info.value)
+    assert CANARY not in str(info.value)
