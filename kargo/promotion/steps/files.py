@@ -448,3 +448,39 @@ def register(registry: reg.StepRegistry) -> None:
     registry.step("file-write", FileWriteConfig)(file_write)
     registry.step("tar", TarConfig)(tar)
     registry.step("untar", UntarConfig)(untar)
+
+
+DOCS = {
+    "copy": {
+        "about": "Copies a file or directory inside the work directory. Directories are merged "
+        "into an existing destination; existing files are overwritten; symlinks and `.git` are "
+        "skipped.",
+        "example": {"inPath": "./src/manifests", "outPath": "./out", "ignore": "*.md\n"},
+    },
+    "delete": {
+        "about": "Deletes files or directories. Missing paths are fine unless `strict` is set. "
+        "With `pathsAreGlobs`, `**` matches across directories and dotfiles match too. A symlink "
+        "is removed, never its target.",
+        "example": {"paths": ["./out/**/*.bak"], "pathsAreGlobs": True},
+    },
+    "file-write": {
+        "about": "Writes text (usually rendered from expressions) to a file, creating parent "
+        "directories. An existing file is an error unless `overwrite` is set.",
+        "example": {
+            "path": "./out/VERSION",
+            "contents": "${{ imageFrom(vars.imageRepo).Tag }}\n",
+            "permissions": "0644",
+        },
+    },
+    "tar": {
+        "about": "Archives a file or directory (entries are named under its own name). Archives "
+        "are reproducible: entries are sorted and carry no timestamps or owners.",
+        "example": {"inPath": "./out/chart", "outPath": "./dist/chart.tgz"},
+    },
+    "untar": {
+        "about": "Extracts a tar file (gzip is detected) into a directory. Entries that would "
+        "escape it (`..`, absolute names, symlinks or hard links pointing outside) make the step "
+        "fail; devices and FIFOs are never extracted.",
+        "example": {"inPath": "./dist/chart.tgz", "outPath": "./charts", "stripComponents": 1},
+    },
+}

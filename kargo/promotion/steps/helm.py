@@ -536,3 +536,39 @@ def register(registry: reg.StepRegistry) -> None:
     creds = {reg.Capability.ACCESS_CREDENTIALS}
     registry.step("helm-update-chart", HelmUpdateChartConfig, capabilities=creds)(helm_update_chart)
     registry.step("helm-template", HelmTemplateConfig, capabilities=creds)(helm_template)
+
+
+DOCS = {
+    "helm-update-chart": {
+        "about": "Sets dependency versions in a chart's Chart.yaml (matched by exact repository "
+        "and name, and alias when given) and runs `helm dependency update`, which writes "
+        "Chart.lock and vendors the charts into charts/. Chart.yaml keeps its comments and "
+        "layout. Uses a `helm` binary when there is one, else helm-python-sdk.",
+        "outputs": {
+            "commitMessage": "Each dependency whose locked version changed, for a later "
+            "git-commit step."
+        },
+        "example": {
+            "path": "./src/charts/my-chart",
+            "charts": [
+                {
+                    "repository": "https://charts.example.com",
+                    "name": "some-chart",
+                    "version": '${{ chartFrom("https://charts.example.com", "some-chart").Version }}',
+                }
+            ],
+        },
+    },
+    "helm-template": {
+        "about": "Renders a chart like `helm template` into a file, Helm's `--output-dir` "
+        "layout, or a flat directory of one file per resource (`[group-]kind[-namespace]-name"
+        ".yaml`). Uses a `helm` binary when there is one, else helm-python-sdk in-process, "
+        "which cannot set `kubeVersion`/`apiVersions`.",
+        "example": {
+            "path": "./src/charts/my-chart",
+            "outPath": "./out",
+            "releaseName": "my-release",
+            "valuesFiles": ["./src/stages/${{ ctx.stage }}/values.yaml"],
+        },
+    },
+}

@@ -305,3 +305,29 @@ def register(registry: reg.StepRegistry) -> None:
     """Register json-update and json-parse."""
     registry.step("json-update", JSONUpdateConfig)(json_update)
     registry.step("json-parse", JSONParseConfig)(json_parse)
+
+
+_COMMIT_MESSAGE = "A description of the changes, for a later git-commit step's message."
+
+DOCS = {
+    "json-update": {
+        "about": "Updates the values of keys in a JSON file with sjson's path syntax "
+        "(`image.tag`, `items.0.name`, `items.-1` to append, `a\\.b` for a literal dot), "
+        "creating what is missing. Only the changed values are rewritten; new members are "
+        "written with their siblings' spacing.",
+        "outputs": {"commitMessage": _COMMIT_MESSAGE},
+        "example": {
+            "path": "./src/config.json",
+            "updates": [{"key": "image.tag", "value": '${{ imageFrom("my/image").Tag }}'}],
+        },
+    },
+    "json-parse": {
+        "about": "Parses a JSON file and sets one output per entry of `outputs`, each an "
+        "expression evaluated with the document's top-level keys as variables.",
+        "outputs": {"<name>": "One output per entry of `outputs`."},
+        "example": {
+            "path": "./src/package.json",
+            "outputs": [{"name": "version", "fromExpression": "version"}],
+        },
+    },
+}

@@ -491,3 +491,31 @@ def register(registry: reg.StepRegistry) -> None:
     """Register kustomize-set-image and kustomize-build."""
     registry.step("kustomize-set-image", KustomizeSetImageConfig)(kustomize_set_image)
     registry.step("kustomize-build", KustomizeBuildConfig)(kustomize_build)
+
+
+DOCS = {
+    "kustomize-set-image": {
+        "about": "Sets images in a kustomization file's `images` list (kustomization.yaml, "
+        ".yml or Kustomization in `path`). Changed values are replaced in place and new entries "
+        "appended beside their siblings, so comments and layout are kept. Without `images`, "
+        "every image of the Freight being promoted is set; two Freight with the same repository "
+        "make that ambiguous and the step fails. A value of `*` keeps the existing one.",
+        "outputs": {
+            "commitMessage": "A description of the images set, for a later git-commit step."
+        },
+        "example": {
+            "path": "./src/base",
+            "images": [
+                {"image": "${{ vars.imageRepo }}", "tag": "${{ imageFrom(vars.imageRepo).Tag }}"}
+            ],
+        },
+    },
+    "kustomize-build": {
+        "about": "Renders manifests with the real kustomize: a `kustomize` binary on PATH, else "
+        "`kubectl kustomize`. A `.yaml`/`.yml` outPath gets one stream; any other outPath is a "
+        "directory with one file per resource. Files outside a kustomization's directory are "
+        "loaded only as other kustomizations (kustomize's default load restrictor). Helm chart "
+        "inflation needs a `helm` binary.",
+        "example": {"path": "./src/stages/${{ ctx.stage }}", "outPath": "./out"},
+    },
+}

@@ -167,3 +167,25 @@ def register(registry: reg.StepRegistry) -> None:
     """Register toml-update and toml-parse."""
     registry.step("toml-update", TOMLUpdateConfig)(toml_update)
     registry.step("toml-parse", TOMLParseConfig)(toml_parse)
+
+
+DOCS = {
+    "toml-update": {
+        "about": "Updates the values of keys in a TOML file (`server.port`, `backends.0.weight`), "
+        "creating missing tables. Comments, ordering and formatting are kept. TOML has no null.",
+        "outputs": {"commitMessage": "A description of the changes, for a later git-commit."},
+        "example": {
+            "path": "./src/config.toml",
+            "updates": [{"key": "image.tag", "value": '${{ imageFrom("my/image").Tag }}'}],
+        },
+    },
+    "toml-parse": {
+        "about": "Parses a TOML file and sets one output per entry of `outputs`, each an "
+        "expression evaluated with the document's top-level keys as variables.",
+        "outputs": {"<name>": "One output per entry of `outputs`."},
+        "example": {
+            "path": "./src/Cargo.toml",
+            "outputs": [{"name": "version", "fromExpression": "package.version"}],
+        },
+    },
+}

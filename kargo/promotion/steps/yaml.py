@@ -273,3 +273,46 @@ def register(registry: reg.StepRegistry) -> None:
     registry.step("yaml-update", YAMLUpdateConfig)(yaml_update)
     registry.step("yaml-parse", YAMLParseConfig)(yaml_parse)
     registry.step("yaml-merge", YAMLMergeConfig)(yaml_merge)
+
+
+COMMIT_MESSAGE = (
+    "A description of the changes, for a later git-commit step to include in its message "
+    "(e.g. `${{ outputs.update.commitMessage }}`)."
+)
+
+DOCS = {
+    "yaml-update": {
+        "about": "Updates the values of keys in a YAML file, most often image tags in Helm "
+        "values. Keys use sjson dot syntax: `image.tag`, `containers.0.image` (an index; `-1` "
+        "appends), `example\\.com/version` for a literal dot. Missing keys are created. Only the "
+        "changed values' bytes change: comments, quoting, indentation, anchors, document markers "
+        "and CRLF line endings are kept, so the git diff shows exactly the update. Only the first "
+        "document of a multi-document file is edited; updating through an alias updates its "
+        "anchor.",
+        "outputs": {"commitMessage": COMMIT_MESSAGE},
+        "example": {
+            "path": "./src/charts/my-chart/values.yaml",
+            "updates": [{"key": "image.tag", "value": '${{ imageFrom("my/image").Tag }}'}],
+        },
+    },
+    "yaml-parse": {
+        "about": "Parses a YAML file and sets one output per entry of `outputs`, each the "
+        "result of an expression (without `${{ }}`) evaluated with the document's top-level "
+        "keys as variables (a document that is not a mapping is `value`).",
+        "outputs": {"<name>": "One output per entry of `outputs`."},
+        "example": {
+            "path": "./src/charts/my-chart/Chart.yaml",
+            "outputs": [{"name": "version", "fromExpression": "version"}],
+        },
+    },
+    "yaml-merge": {
+        "about": "Deep-merges YAML files into one: mappings merge key by key, anything else "
+        "(lists included) is replaced by the later file. The first file's comments and "
+        "formatting are kept.",
+        "outputs": {"commitMessage": COMMIT_MESSAGE},
+        "example": {
+            "inFiles": ["./src/base/values.yaml", "./src/stages/${{ ctx.stage }}/values.yaml"],
+            "outFile": "./out/values.yaml",
+        },
+    },
+}
