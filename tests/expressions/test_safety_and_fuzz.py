@@ -181,3 +181,200 @@ def test_random_templates_only_raise_expression_errors(template):
         templates.evaluate_template({"k": [template]}, ENV)
     except ExpressionError as err:
         assert "internal error" not in err.message  # noqa: PT017 - the safety net must never fire
+
+
+# -- grammar-directed fuzzing: well-formed expressions reach deep into evaluation --------------
+GRAMMAR_ENV = {
+    "s": "abc",
+    "xs": [1, 2.5, "a", None, [1], {"k": 1}],
+    "m": {"a": {"b": 1}, "n": None},
+    "i": 7,
+    "f": -0.0,
+}
+atoms = st.sampled_from(
+    [
+        "1",
+        "0",
+        "-1",
+        "2.5",
+        "1e308",
+        "9223372036854775807",
+        "'s'",
+        "''",
+        "nil",
+        "true",
+        "s",
+        "xs",
+        "m",
+        "i",
+        "f",
+        "m.a",
+        "xs[0]",
+        "now()",
+        "duration('1h')",
+        "date('2024-01-01')",
+        "[]",
+        "{}",
+        "[1,2]",
+        "{'a': 1}",
+        "0x7fffffffffffffff",
+        "'2024-01-02'",
+        "'%'",
+        "'['",
+    ]
+)
+binops = st.sampled_from(
+    [
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "**",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "and",
+        "or",
+        "in",
+        "not in",
+        "contains",
+        "matches",
+        "startsWith",
+        "..",
+        "??",
+    ]
+)
+funcs1 = st.sampled_from(
+    [
+        "len",
+        "upper",
+        "trim",
+        "int",
+        "float",
+        "string",
+        "abs",
+        "ceil",
+        "round",
+        "first",
+        "last",
+        "keys",
+        "values",
+        "toJSON",
+        "fromJSON",
+        "toBase64",
+        "fromBase64",
+        "sort",
+        "reverse",
+        "uniq",
+        "flatten",
+        "type",
+        "max",
+        "min",
+        "sum",
+        "mean",
+        "median",
+        "duration",
+        "date",
+        "toPairs",
+        "fromPairs",
+        "bitnot",
+        "quote",
+        "asYAML",
+        "asJSON",
+        "unsafeQuote",
+    ]
+)
+funcs2 = st.sampled_from(
+    [
+        "split",
+        "join",
+        "repeat",
+        "indexOf",
+        "hasPrefix",
+        "get",
+        "take",
+        "concat",
+        "replace",
+        "trimPrefix",
+        "bitshl",
+        "date",
+        "max",
+        "sort",
+    ]
+)
+preds = st.sampled_from(
+    [
+        "filter",
+        "map",
+        "all",
+        "any",
+        "count",
+        "find",
+        "findIndex",
+        "groupBy",
+        "sortBy",
+        "reduce",
+        "sum",
+        "one",
+        "none",
+    ]
+)
+methods = st.sampled_from(
+    [
+        ".Year()",
+        ".Format('2006')",
+        ".Hours()",
+        ".String()",
+        ".Add(duration('1s'))",
+        ".Sub(now())",
+        ".Unix()",
+        "?.a",
+        ".a",
+        "[0]",
+        "[1:]",
+        "[-1]",
+        "?.[0]",
+    ]
+)
+
+
+def build(children):
+    return st.one_of(
+        st.tuples(children, binops, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(funcs1, children).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(funcs2, children, children).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(preds, children, children).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(children, methods).map(lambda t: f"({t[0]}){t[1]}"),
+        st.tuples(children, children, children).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"),
+        children.map(lambda c: f"-({c})"),
+        children.map(lambda c: f"not ({c})"),
+        st.tuples(children, children).map(lambda t: f"let v = {t[0]}; [v, {t[1]}]"),
+        st.tuples(children, children).map(lambda t: f"{{'k': {t[0]}, (s): {t[1]}}}"),
+        children.map(lambda c: "#"),
+        children.map(lambda c: "#acc + #index"),
+    )
+
+
+exprs = st.recursive(atoms, build, max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(exprs)
+def test_random_well_formed_expressions_only_raise_expression_errors(source):
+    try:
+        lang.compile(source).run({**GRAMMAR_ENV, **templates.HELPERS}, max_steps=20000)
+    except ExpressionError as err:
+        assert "internal error" not in err.message, (source, err.message)  # noqa: PT017
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(exprs)
+def test_random_well_formed_templates_only_raise_expression_errors(source):
+    try:
+        templates.evaluate_template(
+            ["x${{ " + source + " }}", "${% " + source + " %}"], GRAMMAR_ENV
+        )
+    except ExpressionError as err:
+        assert "internal error" not in err.message, (source, err.message)  # noqa: PT017
