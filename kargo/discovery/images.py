@@ -363,10 +363,39 @@ async def _newest_build(
     return [item[2] for item in found[:limit]]
 
 
+CACHE_BY_TAG_POLICIES = ("Forbid", "Allow", "Require", "Force")
+
+
+def effective_cache_by_tag(sub: dict[str, Any], policy: str = "Allow") -> bool:
+    """Apply the controller's CACHE_BY_TAG_POLICY to a subscription's `cacheByTag`.
+
+    Forbid: setting it is an error; Allow: as set; Require: it must be set; Force: always on.
+    The Digest strategy follows a mutable tag and is never cached by tag."""
+    wanted = bool(sub.get("cacheByTag"))
+    if policy not in CACHE_BY_TAG_POLICIES:
+        raise errors.DiscoveryError(
+            f"unknown cache-by-tag policy {policy!r}; use one of {', '.join(CACHE_BY_TAG_POLICIES)}"
+        )
+    if policy == "Forbid" and wanted:
+        raise errors.DiscoveryError(
+            f"image subscription {sub.get('repoURL')}: cacheByTag is forbidden by the "
+            "controller's cache-by-tag policy; remove cacheByTag"
+        )
+    if policy == "Require" and not wanted:
+        raise errors.DiscoveryError(
+            f"image subscription {sub.get('repoURL')}: the controller's cache-by-tag policy "
+            "requires cacheByTag: true (use it only for immutable tags)"
+        )
+    on = wanted or policy == "Force"
+    return on and sub.get("imageSelectionStrategy") != "Digest"
+
+
 async def discover_images(
     sub: dict[str, Any],
     client: registry.RegistryClient,
     cache: cache_mod.MetadataCache,
+    *,
+    cache_by_tag_policy: str = "Allow",
 ) -> list[dict[str, Any]]:
     """DiscoveredImageReference dicts for an `image` subscription, newest/best first."""
     repo_url = str(sub.get("repoURL") or "")
@@ -383,7 +412,7 @@ async def discover_images(
     platform = parse_platform(sub.get("platform"))
     allow, ignore = tag_filter(sub)
     constraint = str(sub.get("constraint") or "")
-    cache_by_tag = bool(sub.get("cacheByTag")) and strategy != "Digest"
+    cache_by_tag = effective_cache_by_tag(sub, cache_by_tag_policy)
     resolver = _Resolver(client, cache, ref, cache_by_tag)
 
     if strategy == "Digest":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from kargo import errors
 from kargo.discovery import cache, images
 from tests.fixtures.registry import unique_repo
 
@@ -95,3 +98,30 @@ async def test_in_memory_cache_evicts_least_recently_used():
     assert await lru.get("b", "2") is None
     assert await lru.get("b", "1") == {"v": 1}
     assert len(lru) == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "set_", "expected"),
+    [
+        ("Allow", False, False),
+        ("Allow", True, True),
+        ("Force", False, True),
+        ("Require", True, True),
+        ("Forbid", False, False),
+    ],
+)
+def test_cache_by_tag_policy_decides_with_the_subscription(policy, set_, expected):
+    sub = {"repoURL": "r/x", "cacheByTag": set_}
+    assert images.effective_cache_by_tag(sub, policy) is expected
+    digest = {**sub, "imageSelectionStrategy": "Digest"}
+    if policy != "Forbid" or not set_:
+        assert images.effective_cache_by_tag(digest, policy) is False
+
+
+@pytest.mark.parametrize(
+    ("policy", "set_", "match"),
+    [("Forbid", True, "forbidden"), ("Require", False, "requires cacheByTag")],
+)
+def test_cache_by_tag_policy_violations_say_what_to_change(policy, set_, match):
+    with pytest.raises(errors.DiscoveryError, match=match):
+        images.effective_cache_by_tag({"repoURL": "r/x", "cacheByTag": set_}, policy)
