@@ -21,6 +21,7 @@ defines `quote`, `asYAML` or `asJSON` is rejected (`validate_env`).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -177,23 +178,34 @@ def _next_expression(template: str) -> tuple[str, str | None, str]:
     return template[:i], template[expr_start:j], template[j + len(end) :]
 
 
-def _render(template: str, env: Mapping[str, Any], clock: clock_mod.Clock | None) -> str:
-    parts: list[str] = []
+@functools.lru_cache(maxsize=8192)
+def _template_parts(template: str) -> tuple[tuple[str, lang.Program | None], ...]:
+    """The literal text and compiled expression of each segment (cached by template)."""
+    parts: list[tuple[str, lang.Program | None]] = []
     rest = template
     while True:
         before, expression, rest = _next_expression(rest)
-        parts.append(before)
         if expression is None:
-            parts.append(rest)
-            return "".join(parts)
-        result = lang.compile(expression).run(env, clock=clock)
+            parts.append((before + rest, None))
+            return tuple(parts)
+        parts.append((before, lang.compile(expression)))
+
+
+def _render(template: str, env: Mapping[str, Any], clock: clock_mod.Clock | None) -> str:
+    out: list[str] = []
+    for text, program in _template_parts(template):
+        out.append(text)
+        if program is None:
+            continue
+        result = program.run(env, clock=clock)
         if isinstance(result, str):
-            parts.append(result)
+            out.append(result)
         else:
             try:
-                parts.append(values.go_json(result))
+                out.append(values.go_json(result))
             except values.ValueFailure as err:
-                raise errors.ExpressionError(f"{err}\n | {expression}") from None
+                raise errors.ExpressionError(f"{err}\n | {program.source}") from None
+    return "".join(out)
 
 
 def _number(text: str) -> int | float | None:
