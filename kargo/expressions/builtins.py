@@ -240,9 +240,19 @@ _GO_FLOAT = re.compile(
 )
 
 
+_GO_HEX_FLOAT = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+"
+)
+
+
 def parse_go_float(text: str) -> float | None:
     """Go's strconv.ParseFloat(text, 64), or None when Go would reject it."""
     if _GO_FLOAT.fullmatch(text) is None:
+        if _GO_HEX_FLOAT.fullmatch(text) is not None:
+            try:
+                return float.fromhex(text)
+            except OverflowError:
+                return math.copysign(math.inf, -1.0 if text.startswith("-") else 1.0)
         return None
     try:
         return float(text)

@@ -63,6 +63,10 @@ def ev(value):
         ("${{ asYAML({'s': 'line1\\nline2'}) }}", "s: |-\n    line1\n    line2\n"),
         ("${{ asYAML('x') }}", "x\n"),
         ("${{ 'inf' }}", float("inf")),
+        ("${{ '0x1p-2' }}", 0.25),  # Go's ParseFloat reads hex floats
+        ("${{ '1_000' }}", "1_000"),  # but no underscores without a base prefix
+        ("${{ ' 1' }}", 1),  # not a Go float, but valid JSON
+        ("${{ '1.' }}", 1),
     ],
 )
 def test_template_result_typing(template, expected):
