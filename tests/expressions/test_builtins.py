@@ -193,3 +193,29 @@ def test_builtin(source, expected):
 def test_builtin_misuse_is_an_expression_error(source):
     with pytest.raises(ExpressionError):
         run(source)
+
+
+FRACTION_CLOCK = ManualClock(datetime(2026, 3, 4, 5, 6, 7, 123450, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("now().Format('2006-01-02T15:04:05.000Z07:00')", "2026-03-04T05:06:07.123Z"),
+        ("now().Format('15:04:05.999999999')", "05:06:07.12345"),
+        ("now().String()", "2026-03-04 05:06:07.12345 +0000 UTC"),
+        ("now().Weekday()", 3),
+        ("now().YearDay()", 63),
+        ("now().In(timezone('Europe/Paris')).Format('15:04 MST -07:00')", "06:06 CET +01:00"),
+        ("now().Truncate(duration('1h')).Format('15:04')", "05:00"),
+        ("date('Mon, 02 Jan 2006 15:04:05 MST').Hour()", 15),
+        ("date('02 Jan 06 15:04 UTC').Year()", 2006),
+        ("date('15:04:05').Hour()", 15),
+        ("duration('-1.5h').String()", "-1h30m0s"),
+        ("duration('1us').String()", "1µs"),
+        ("duration('1500us').String()", "1.5ms"),
+        ("duration('0').String()", "0s"),
+    ],
+)
+def test_go_time_formatting(source, expected):
+    assert lang.compile(source).run({}, clock=FRACTION_CLOCK) == expected
