@@ -20,7 +20,7 @@ from typing import Any
 import re2  # type: ignore[import-untyped]
 
 from kargo import clock as clock_mod, errors
-from kargo.expressions import ast_nodes as n, builtins, gotime, parser, values
+from kargo.expressions import ast_nodes as n, builtins, gotime, parser, predicates, values
 from kargo.expressions.errors import EvalFailure, ExprFailure, locate
 from kargo.expressions.objects import ExprObject
 from kargo.expressions.values import ValueFailure, type_name
@@ -554,7 +554,7 @@ class _Compiler:
 
     def _predicate_call(self, node: n.Call) -> Fn:
         name, pos = node.name, node.pos
-        impl = builtins.PREDICATE_BUILTINS[name]
+        impl = predicates.PREDICATE_BUILTINS[name]
         coll = self.compile(node.args[0])
         preds: list[Fn] = []
         extra: list[Fn] = []
