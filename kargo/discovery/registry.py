@@ -88,6 +88,14 @@ def parse_repo_url(repo_url: str) -> ImageRef:
     return ImageRef(host, repository)
 
 
+def client_for(
+    repo_url: str, credentials: creds.Credentials | None = None, **kwargs: Any
+) -> RegistryClient:
+    """A client for the registry host of an image or `oci://` chart repoURL (keyword arguments
+    as for `RegistryClient`)."""
+    return RegistryClient(parse_repo_url(repo_url).host, credentials, **kwargs)
+
+
 @dataclass(frozen=True)
 class Descriptor:
     """What a manifest HEAD tells: digest, media type and size."""
@@ -201,6 +209,8 @@ class RegistryClient:
             timeout=httpx.Timeout(timeout),
             verify=not insecure_skip_tls_verify,
             follow_redirects=True,
+            # NewestBuild resolves up to 32 tags at once: keep those connections alive
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
         self._limiter = rate_limiter or ratelimit.shared_bucket(self.host, rate_limit_per_s)
         self._max_attempts = max(1, max_attempts)

@@ -173,3 +173,13 @@ async def test_real_token_service_refuses_a_wrong_password_without_echoing_it(
         await client.list_tags(unique_repo("private"))
     assert "token service refused the credentials (HTTP 401)" in str(info.value)
     assert CANARY not in str(info.value)
+
+
+async def test_client_for_a_repo_url_talks_to_its_registry(registry, pusher):
+    from kargo.discovery import registry as reg
+
+    repo = unique_repo()
+    pusher.image(repo, "1.0.0")
+    async with reg.client_for(f"{registry.host}/{repo}") as client:
+        assert client.host == registry.host
+        assert await client.list_tags(repo) == ["1.0.0"]
