@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, strategies as st
 
 from kargo.api import semver
 
@@ -46,3 +47,35 @@ def test_equal_versions_hash_alike_regardless_of_metadata():
 def test_huge_segments_are_rejected_with_a_message():
     with pytest.raises(ValueError, match="out of range"):
         semver.parse_version("18446744073709551616.0.0")
+
+
+_ident = st.one_of(
+    st.integers(min_value=0, max_value=10**6).map(str),
+    st.from_regex(r"[A-Za-z-][0-9A-Za-z-]{0,5}", fullmatch=True),
+)
+_versions = st.builds(
+    lambda a, b, c, pre: f"{a}.{b}.{c}" + (f"-{'.'.join(pre)}" if pre else ""),
+    st.integers(0, 50),
+    st.integers(0, 50),
+    st.integers(0, 50),
+    st.lists(_ident, max_size=3),
+)
+
+
+def _spec_key(text: str):
+    """Precedence per semver.org §11, written independently of the parser."""
+    core, _, pre = text.partition("-")
+    nums = tuple(int(x) for x in core.split("."))
+    if not pre:
+        return (nums, 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (nums, 0, parts)
+
+
+@given(_versions, _versions)
+def test_precedence_agrees_with_the_semver_spec(a, b):
+    va, vb = semver.parse_version(a, strict=True), semver.parse_version(b, strict=True)
+    ka, kb = _spec_key(a), _spec_key(b)
+    assert (va < vb) == (ka < kb)
+    assert (va == vb) == (ka == kb)
+    assert str(va) == a
