@@ -11,7 +11,15 @@ import shutil
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.git", "tests.fixtures.metrics_target", "tests.fixtures.prometheus", "tests.fixtures.registry", "tests.fixtures.charts", "tests.fixtures.postgres", "tests.fixtures.server"]
+pytest_plugins = [
+    "tests.fixtures.git",
+    "tests.fixtures.metrics_target",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.registry",
+    "tests.fixtures.charts",
+    "tests.fixtures.postgres",
+    "tests.fixtures.server",
+]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
