@@ -121,6 +121,9 @@ class Mirror:
         self.lock = asyncio.Lock()
         self.blobless = blobless
         self.fetches = 0
+        self.default_branch: str | None = None  # remote HEAD's branch, learnt once
+        self._full_requests = 0
+        self._full_covered = 0
 
     def credentials(self, given: cli.GitCredentials | None) -> cli.GitCredentials | None:
         """Credentials to use: those given, else any that came in the URL's userinfo."""
@@ -193,8 +196,20 @@ class Mirror:
 
         `prune` (default: only when fetching everything) drops refs the remote deleted, within
         the namespaces the refspecs name."""
+        if refspecs:
+            async with self.lock:
+                await self.fetch_locked(credentials, refspecs, prune=prune, timeout=timeout)
+            return
+        # single flight: a full fetch that STARTED after this call arrived covers it, so callers
+        # queued behind one fetch share the next one instead of each running their own
+        self._full_requests += 1
+        ticket = self._full_requests
         async with self.lock:
+            if self._full_covered >= ticket:
+                return
+            covered = self._full_requests
             await self.fetch_locked(credentials, refspecs, prune=prune, timeout=timeout)
+            self._full_covered = covered
 
     async def fetch_locked(
         self,

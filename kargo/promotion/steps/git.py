@@ -285,7 +285,6 @@ async def _resolve_checkout(
     mirror: mirrors.Mirror,
     checkout: GitCheckout,
     credentials: cli.GitCredentials | None,
-    default_branch: list[str],
 ) -> tuple[str, str, bool]:
     """(commit, branch, orphan) for one checkout."""
     if checkout.commit:
@@ -303,10 +302,10 @@ async def _resolve_checkout(
         return sha, "", False
     branch = checkout.branch
     if branch is None:
-        if not default_branch:
+        if mirror.default_branch is None:
             remote = await mirror.ls_remote(credentials, ["HEAD"])
-            default_branch.append(remote.default_branch or "main")
-        branch = default_branch[0]
+            mirror.default_branch = remote.default_branch or "main"
+        branch = mirror.default_branch
     sha = await mirror.rev_parse(mirrors.HEADS + branch)
     if sha is not None:
         return sha, branch, False
@@ -324,15 +323,13 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     mirror = _mirror_cache(ctx).get(cfg.repo_url)
     outputs: dict[str, str] = {}
     try:
-        async with mirror.lock:
-            await mirror.fetch_locked(credentials)
+        pruning = mirror.fetches == 0  # forget worktrees of deleted work dirs, once per mirror
+        await mirror.fetch(credentials)
+        if pruning:
             await mirror.git(["worktree", "prune"])
-        default_branch: list[str] = []
         for checkout in cfg.checkout:
             path = _checkout_path(ctx, checkout.path)
-            sha, branch, orphan = await _resolve_checkout(
-                mirror, checkout, credentials, default_branch
-            )
+            sha, branch, orphan = await _resolve_checkout(mirror, checkout, credentials)
             meta = worktrees.Checkout(
                 repo_url=mirror.url,
                 mirror_path=str(mirror.path),
