@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from kargo import clock as clock_mod
-from kargo.controller import promotions, runtime
+from kargo.controller import promotions, runtime, warehouses
 from kargo.credentials import interface as credentials_interface
 from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
 from kargo.store import interface
@@ -52,11 +52,21 @@ def build_manager(
         )
     if services.control_plane is None:
         services.control_plane = store
+    if services.data_store is None:
+        services.data_store = store
     engine = engine_mod.Engine(registry, clock, services, work_root=work_root)
     reconciler = promotions.PromotionReconciler(store, engine, clock, events=events)
     manager = runtime.Manager(store, clock)
     manager.register("Promotion", reconciler, concurrency=promotion_concurrency())
     manager.watch_related("Stage", promotions.StageToPromotion(store))
+    warehouses.register(
+        manager,
+        store,
+        clock=clock,
+        work_root=work_root,
+        credentials=services.credentials,
+        events=events,
+    )
     return manager, reconciler
 
 

@@ -132,7 +132,7 @@ class PromotionReconciler:
         # Terminal: nothing to run; make sure the Stage no longer waits on it.
         if _phase(promo) in TERMINAL:
             workdir.remove(self.engine.work_root, promo)
-            await self.release_stage(key.namespace, stage_name, promo)
+            await self.record_outcome(promo)
             return runtime.Result()
         # Scheduling: only the Stage's current Promotion runs.
         try:
@@ -201,9 +201,7 @@ class PromotionReconciler:
             promo = await self.store.get(
                 "Promotion", promo["metadata"]["namespace"], promo["metadata"]["name"]
             )
-            await self.release_stage(
-                promo["metadata"]["namespace"], str(promo["spec"].get("stage", "")), promo
-            )
+            await self.record_outcome(promo)
         return runtime.Result()
 
     # --- scheduling -------------------------------------------------------------------------
@@ -246,6 +244,13 @@ class PromotionReconciler:
             else None
         )
         if new_current != (status.get("currentPromotion") or None):
+            log.debug(
+                "stage %s/%s: current promotion %s -> %s",
+                namespace,
+                stage["metadata"]["name"],
+                current,
+                chosen["metadata"]["name"] if chosen else None,
+            )
             stage = copy.deepcopy(stage)
             stage_status = stage.setdefault("status", {})
             if new_current is None:
@@ -254,16 +259,6 @@ class PromotionReconciler:
                 stage_status["currentPromotion"] = new_current
             await self.store.update_status(stage)  # ConflictError -> retried with backoff
         return str(chosen["metadata"]["name"]) if chosen else None
-
-    async def release_stage(self, namespace: str, stage_name: str, promo: interface.Object) -> None:
-        """If the Stage still names this finished Promotion as current, pick the next one."""
-        try:
-            stage = await self.store.get("Stage", namespace, stage_name)
-        except errors.NotFoundError:
-            return
-        current = ((stage.get("status") or {}).get("currentPromotion") or {}).get("name")
-        if current == promo["metadata"]["name"] or not current:
-            await self.select_current(stage)
 
     # --- start and finish -------------------------------------------------------------------
 
@@ -296,32 +291,43 @@ class PromotionReconciler:
         return await self.store.update_status(promo)
 
     async def finished(self, promo: interface.Object) -> None:
-        """Record the outcome on the Stage and the Freight, emit the event, free the Stage."""
-        namespace = promo["metadata"]["namespace"]
+        """Emit the outcome's event (once, on the transition), then record the outcome."""
         status = promo.get("status") or {}
         phase = str(status.get("phase"))
-        stage_name = str((promo.get("spec") or {}).get("stage", ""))
         message = str(status.get("message") or "")
         event_type = "Normal" if phase == "Succeeded" else "Warning"
         await self.events.record(
             promo, event_type, f"Promotion{phase}", message or f"promotion {phase.lower()}"
         )
+        await self.record_outcome(promo)
+
+    async def record_outcome(self, promo: interface.Object) -> None:
+        """Record a finished Promotion on its Stage and Freight, then pick the next one.
+
+        Idempotent, keyed on the Stage still naming this Promotion as current: the Freight
+        updates come first (each is idempotent), and one Stage write then sets `lastPromotion`
+        and `freightHistory` and clears `currentPromotion`. A conflict anywhere raises, and the
+        retry (the terminal branch of `reconcile`) does the remaining part.
+        """
+        namespace = promo["metadata"]["namespace"]
+        name = promo["metadata"]["name"]
+        stage_name = str((promo.get("spec") or {}).get("stage", ""))
         try:
             stage = await self.store.get("Stage", namespace, stage_name)
         except errors.NotFoundError:
             return
         stage_status = stage.setdefault("status", {})
-        previous = copy.deepcopy((stage_status.get("freightHistory") or [None])[0] or {})
-        stage_status["lastPromotion"] = {
-            "name": promo["metadata"]["name"],
-            "freight": status.get("freight"),
-            "status": {"phase": phase, "message": message},
-            "finishedAt": status.get("finishedAt"),
-        }
-        if (stage_status.get("currentPromotion") or {}).get("name") == promo["metadata"]["name"]:
-            stage_status.pop("currentPromotion", None)
+        current = (stage_status.get("currentPromotion") or {}).get("name")
+        if current != name:
+            if not current:
+                await self.select_current(stage)
+            return
+        status = promo.get("status") or {}
+        phase = str(status.get("phase"))
         collection = status.get("freightCollection") or {}
+        previous = copy.deepcopy((stage_status.get("freightHistory") or [None])[0] or {})
         if phase == "Succeeded" and collection:
+            await self.update_currently_in(namespace, stage_name, previous, collection)
             history = [
                 h
                 for h in stage_status.get("freightHistory") or []
@@ -330,9 +336,14 @@ class PromotionReconciler:
             stage_status["freightHistory"] = [copy.deepcopy(collection), *history][
                 :FREIGHT_HISTORY_MAX
             ]
+        stage_status["lastPromotion"] = {
+            "name": name,
+            "freight": status.get("freight"),
+            "status": {"phase": phase, "message": str(status.get("message") or "")},
+            "finishedAt": status.get("finishedAt"),
+        }
+        stage_status.pop("currentPromotion", None)
         stage = await self.store.update_status(stage)
-        if phase == "Succeeded" and collection:
-            await self.update_currently_in(namespace, stage_name, previous, collection)
         await self.select_current(stage)
 
     async def update_currently_in(

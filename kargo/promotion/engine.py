@@ -27,7 +27,13 @@ import pydantic
 
 from kargo import clock as clock_mod, errors
 from kargo.credentials import interface as credentials_interface
-from kargo.promotion import context, evaluation, registry as registry_mod, workdir
+from kargo.promotion import (
+    context,
+    data as data_mod,
+    evaluation,
+    registry as registry_mod,
+    workdir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +49,6 @@ MIN_REQUEUE = timedelta(seconds=10)
 
 Persist = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Redactor = Callable[[str], str]
-# Builds the data functions of the expression env (freightMetadata, secret, commitFrom...) for
-# one promotion; the controller supplies it from `kargo.expressions.functions`.
-FunctionsFactory = Callable[[dict[str, Any], context.FreightCollection], Mapping[str, Any]]
 
 
 def _no_redaction(message: str) -> str:
@@ -62,7 +65,7 @@ class EngineServices:
     argocd: Any | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # always passed (e.g. git mirrors)
     redact: Redactor = _no_redaction
-    functions: FunctionsFactory | None = None
+    data_store: Any | None = None  # what expression functions read (freightMetadata, secret)
     ui_base_url: str = ""
 
 
@@ -234,7 +237,7 @@ class _Run:
         self.status.setdefault("currentStep", 0)
         try:
             base = self.base_env()
-            promo_vars = evaluation.evaluate_vars(
+            promo_vars = await evaluation.evaluate_vars(
                 (self.promo.get("spec") or {}).get("vars"), base, with_outputs=False
             )
         except errors.ExpressionError as err:
@@ -299,7 +302,9 @@ class _Run:
 
     # --- expression environments ------------------------------------------------------------
 
-    def base_env(self, alias: str = "", vars_: dict[str, Any] | None = None) -> evaluation.StepEnv:
+    def base_env(
+        self, alias: str = "", vars_: dict[str, Any] | None = None, index: int | None = None
+    ) -> evaluation.StepEnv:
         meta = self.promo.get("metadata") or {}
         annotations = meta.get("annotations") or {}
         target = self.status.get("freight") or {}
@@ -320,24 +325,26 @@ class _Run:
                 }
             },
         }
-        factory = self.engine.services.functions
-        functions = factory(self.promo, self.freight) if factory is not None else {}
+        data = data_mod.StoreData(
+            self.engine.services.data_store, self.project, self.stage, self.freight
+        )
+        earlier = self.metas[:index] if index is not None else []
         return evaluation.StepEnv(
             ctx=ctx,
             vars=dict(vars_ or {}),
             outputs=self.state,
-            step_metas={str(m.get("alias")): m for m in self.metas},
+            step_metas=earlier,
             alias=alias,
-            functions=functions,
+            data=data,
+            clock=self.engine.clock,
         )
 
-    def step_env(self, index: int, promo_vars: dict[str, Any]) -> dict[str, Any]:
+    async def step_env(self, index: int, promo_vars: dict[str, Any]) -> evaluation.StepEnv:
         step = self.steps[index]
         alias = step_alias(step, index)
-        base = self.base_env(alias, promo_vars)
-        step_vars = evaluation.evaluate_vars(step.get("vars"), base, with_outputs=True)
-        env = self.base_env(alias, step_vars)
-        return env.as_env()
+        base = self.base_env(alias, promo_vars, index)
+        step_vars = await evaluation.evaluate_vars(step.get("vars"), base, with_outputs=True)
+        return base.with_vars(step_vars)
 
     # --- one step ---------------------------------------------------------------------------
 
@@ -354,7 +361,7 @@ class _Run:
             self.metas.append(meta)
             # the if / implicit-skip decision is made once, when the step first starts
             try:
-                run_it = self.should_run(index, promo_vars)
+                run_it = await self.should_run(index, promo_vars)
             except errors.ExpressionError as err:
                 await self.end_step(meta, "Errored", self.message(alias, kind, err.message))
                 return
@@ -364,7 +371,7 @@ class _Run:
             await self.persist()
         await self.attempt(index, meta, promo_vars)
 
-    def should_run(self, index: int, promo_vars: dict[str, Any]) -> bool:
+    async def should_run(self, index: int, promo_vars: dict[str, Any]) -> bool:
         step = self.steps[index]
         condition = step.get("if")
         if condition is None or condition == "":
@@ -372,10 +379,8 @@ class _Run:
                 m.get("status") in evaluation.FAILING and not m.get("continueOnError")
                 for m in self.metas[:index]
             )
-        env = self.step_env(index, promo_vars)
-        if isinstance(condition, bool):
-            return condition
-        return evaluation.evaluate_if(str(condition), env)
+        env = await self.step_env(index, promo_vars)
+        return await evaluation.evaluate_if(condition, env)
 
     async def end_step(self, meta: dict[str, Any], status: str, message: str) -> None:
         meta["status"] = status
@@ -399,8 +404,8 @@ class _Run:
             await self.end_step(meta, "Errored", self.message(alias, kind or "?", text))
             return
         try:
-            env = self.step_env(index, promo_vars)
-            raw = evaluation.evaluate_config(step.get("config") or {}, env)
+            env = await self.step_env(index, promo_vars)
+            raw = await evaluation.evaluate_config(step.get("config") or {}, env)
         except errors.ExpressionError as err:
             await self.end_step(meta, "Errored", self.message(alias, kind, err.message))
             return
@@ -421,7 +426,7 @@ class _Run:
         await self.apply(index, meta, spec, alias, result)
 
     async def invoke(
-        self, spec: registry_mod.StepSpec, alias: str, env: dict[str, Any], cfg: Any
+        self, spec: registry_mod.StepSpec, alias: str, env: evaluation.StepEnv, cfg: Any
     ) -> context.StepResult:
         assert self.work_dir is not None
         caps = spec.capabilities
@@ -438,8 +443,8 @@ class _Run:
                 target.get("name") or (self.promo.get("spec") or {}).get("freight", "")
             ),
             state=copy.deepcopy(self.state),
-            vars=dict(env.get("vars") or {}),
-            actor=str(env["ctx"]["meta"]["promotion"]["actor"]),
+            vars=dict(env.vars),
+            actor=str(env.ctx["meta"]["promotion"]["actor"]),
             dry_run=self.dry_run,
             credentials=services.credentials
             if registry_mod.Capability.ACCESS_CREDENTIALS in caps

@@ -1,26 +1,28 @@
 """The expression environment of one promotion step, and the one door to `kargo.expressions`.
 
-The engine (`engine.py`) calls `promotion_vars`, `step_vars`, `evaluate_if` and `evaluate_config`
-in that order, just in time before each step (kargo-model §4.3): promotion vars see `ctx` and the
-vars before them; step vars also see `outputs`, `task.outputs` and `stepMetas`; `if` and config see
-everything. The step-status functions `success()`, `failure()`, `always()` and `status(alias)`
-depend on the engine's bookkeeping, so they are built here rather than in the expressions package.
+The engine (`engine.py`) evaluates, in this order and just in time before each step
+(kargo-model §4.3): promotion vars (each sees `ctx` and the vars before it, not outputs), step
+vars (which also see `outputs`, `task.outputs` and `stepMetas`), then `if`, then config. The
+env is assembled with `kargo.expressions.functions.build_promotion_env`; the data functions
+read through `data.StoreData`, the step-status functions (`success()`, `failure()`,
+`always()`, `status(alias)`) see the steps before the current one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from kargo import clock as clock_mod
 from kargo.errors import ExpressionError
+from kargo.expressions import functions, templates
+from kargo.promotion import data as data_mod
 
 TASK_SEPARATOR = "::"
 
 # Step statuses that make `failure()` true and cause the implicit skip of later steps.
 FAILING = frozenset({"Failed", "Errored"})
-
-FunctionsFactory = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 def task_alias(alias: str) -> str | None:
@@ -38,66 +40,10 @@ def task_outputs(alias: str, state: Mapping[str, Any]) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-@dataclass
-class StepEnv:
-    """What a step's expressions can see; rebuilt before every evaluation."""
-
-    ctx: dict[str, Any]
-    vars: dict[str, Any]
-    outputs: Mapping[str, Any]
-    step_metas: Mapping[str, dict[str, Any]]
-    alias: str
-    functions: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_env(self, *, with_outputs: bool = True) -> dict[str, Any]:
-        """The mapping handed to the template evaluator."""
-        ctx = dict(self.ctx)
-        meta = dict(ctx.get("meta") or {})
-        meta["step"] = {"alias": self.alias}
-        ctx["meta"] = meta
-        env: dict[str, Any] = dict(self.functions)
-        env.update(self._status_functions())
-        env["ctx"] = ctx
-        env["vars"] = dict(self.vars)
-        if with_outputs:
-            env["outputs"] = dict(self.outputs)
-            env["task"] = {"outputs": task_outputs(self.alias, self.outputs)}
-            env["stepMetas"] = {k: dict(v) for k, v in self.step_metas.items()}
-        return env
-
-    def _status_functions(self) -> dict[str, Callable[..., Any]]:
-        metas = self.step_metas
-        alias = self.alias
-
-        def _failed() -> bool:
-            return any(
-                m.get("status") in FAILING and not m.get("continueOnError")
-                for a, m in metas.items()
-                if a != alias
-            )
-
-        def success() -> bool:
-            return not _failed()
-
-        def failure() -> bool:
-            return _failed()
-
-        def always() -> bool:
-            return True
-
-        def status(name: str) -> str:
-            task = task_alias(alias)
-            key = f"{task}{TASK_SEPARATOR}{name}" if task is not None else name
-            meta = metas.get(key) or metas.get(name)
-            return str(meta.get("status", "")) if meta else ""
-
-        return {"success": success, "failure": failure, "always": always, "status": status}
-
-
 def has_expression(value: Any) -> bool:
     """Whether any string value inside `value` holds a `${{` or `${%` delimiter."""
     if isinstance(value, str):
-        return "${{" in value or "${%" in value
+        return templates.contains_expression(value)
     if isinstance(value, Mapping):
         return any(has_expression(v) for v in value.values())
     if isinstance(value, list | tuple):
@@ -105,44 +51,94 @@ def has_expression(value: Any) -> bool:
     return False
 
 
-def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
+@dataclass
+class StepEnv:
+    """What a step's expressions can see; `env()` builds the evaluator's mapping."""
+
+    ctx: dict[str, Any]
+    vars: dict[str, Any]
+    outputs: Mapping[str, Any]
+    step_metas: list[dict[str, Any]]  # metadata of the steps before this one, in order
+    alias: str
+    data: data_mod.StoreData | None
+    clock: clock_mod.Clock | None = None
+
+    def with_vars(self, values: dict[str, Any]) -> StepEnv:
+        """The same env with other vars."""
+        return StepEnv(
+            self.ctx, values, self.outputs, self.step_metas, self.alias, self.data, self.clock
+        )
+
+    def env(self, *, with_outputs: bool = True) -> dict[str, Any]:
+        """The mapping handed to the template evaluator."""
+        ctx = dict(self.ctx)
+        meta = dict(ctx.get("meta") or {})
+        meta["step"] = {"alias": self.alias}
+        ctx["meta"] = meta
+        fns: dict[str, Any] = {}
+        if self.data is not None:
+            fns.update(functions.promotion_functions(self.data))
+        earlier: list[Mapping[str, Any]] = list(self.step_metas)
+        fns.update(functions.status_functions(self.alias, earlier))
+        metas = {str(m.get("alias")): dict(m) for m in self.step_metas}
+        in_task = task_alias(self.alias) is not None
+        env = functions.build_promotion_env(
+            ctx,
+            self.vars,
+            self.outputs if with_outputs else {},
+            task_outputs(self.alias, self.outputs) if in_task and with_outputs else None,
+            metas if with_outputs else {},
+            fns,
+        )
+        if not with_outputs:
+            env.pop("outputs", None)
+            env.pop("stepMetas", None)
+        return env
+
+
+def evaluate(value: Any, env: Mapping[str, Any], clock: clock_mod.Clock | None = None) -> Any:
     """Evaluate every `${{ }}` in `value` (recursively through maps and lists, never keys).
 
     Values without a delimiter are returned untouched, without building an evaluator.
     """
     if not has_expression(value):
         return value
-    from kargo.expressions import templates  # the expressions layer, loaded on first use
-
-    return templates.evaluate_template(value, dict(env))
+    return templates.evaluate_template(value, env, clock=clock)
 
 
-def evaluate_vars(
+async def evaluate_vars(
     declared: list[dict[str, Any]] | None, base: StepEnv, *, with_outputs: bool
 ) -> dict[str, Any]:
     """Evaluate a `vars[]` list in order; each var sees the ones before it."""
     result = dict(base.vars)
     for item in declared or []:
         name = str(item.get("name", ""))
-        env = StepEnv(
-            ctx=base.ctx,
-            vars=result,
-            outputs=base.outputs,
-            step_metas=base.step_metas,
-            alias=base.alias,
-            functions=base.functions,
-        ).as_env(with_outputs=with_outputs)
+        value = item.get("value", "")
+        if not has_expression(value):
+            result[name] = value
+            continue
+        current = base.with_vars(dict(result))
+
+        def run(current: StepEnv = current, value: Any = value) -> Any:
+            return evaluate(value, current.env(with_outputs=with_outputs), current.clock)
+
         try:
-            result[name] = evaluate(item.get("value", ""), env)
+            result[name] = await data_mod.evaluate_with_data(base.data, run)
         except ExpressionError as err:
             raise ExpressionError(f"error evaluating var {name!r}: {err.message}") from err
     return result
 
 
-def evaluate_if(expression: str, env: Mapping[str, Any]) -> bool:
+async def evaluate_if(expression: Any, base: StepEnv) -> bool:
     """Evaluate a step's `if`; anything but a boolean is an error."""
+    if isinstance(expression, bool):
+        return expression
+
+    def run() -> Any:
+        return evaluate(expression, base.env(), base.clock)
+
     try:
-        value = evaluate(expression, env)
+        value = await data_mod.evaluate_with_data(base.data, run)
     except ExpressionError as err:
         raise ExpressionError(f"error evaluating if expression: {err.message}") from err
     if not isinstance(value, bool):
@@ -152,9 +148,15 @@ def evaluate_if(expression: str, env: Mapping[str, Any]) -> bool:
     return value
 
 
-def evaluate_config(config: Any, env: Mapping[str, Any]) -> Any:
+async def evaluate_config(config: Any, base: StepEnv) -> Any:
     """Evaluate a step's config just in time, before validation."""
+
+    def run() -> Any:
+        if not has_expression(config):
+            return config
+        return templates.evaluate_template(config, base.env(), clock=base.clock, path="config")
+
     try:
-        return evaluate(config, env)
+        return await data_mod.evaluate_with_data(base.data, run)
     except ExpressionError as err:
-        raise ExpressionError(f"error evaluating config: {err.message}") from err
+        raise ExpressionError(f"error evaluating {err.message}") from err
