@@ -20,7 +20,6 @@ mirrors), `kargo.api.semver`, `kargo.expressions.lang`; the Warehouse reconciler
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from wcmatch import glob
 
 from kargo import clock, errors
 from kargo.api import semver
+from kargo.expressions import gotime, lang
 from kargo.git import cli, mirror as mirrors
 
 STRATEGIES = ("NewestFromBranch", "SemVer", "Lexical", "NewestTag")
@@ -177,9 +177,6 @@ class _Expression:
     """expressionFilter compiled once; results that are not bool go through Go's ParseBool."""
 
     def __init__(self, url: str, text: str) -> None:
-        # imported here: kargo.expressions.lang is written in parallel and only filters need it
-        lang: Any = importlib.import_module("kargo.expressions.lang")
-
         self.url, self.text = url, text
         try:
             self.program = lang.compile(text)
@@ -290,7 +287,7 @@ async def _branch_commits(
             if expression is not None:
                 env = {
                     "id": sha,
-                    "commitDate": clock.parse_time(date),
+                    "commitDate": gotime.TimeValue(clock.parse_time(date)),
                     "author": author,
                     "committer": committer,
                     "subject": subject,
@@ -345,7 +342,7 @@ async def _tag_commits(
         env = {
             "tag": name,
             "id": commit,
-            "creatorDate": clock.parse_time(date) if date else None,
+            "creatorDate": gotime.TimeValue(clock.parse_time(date)) if date else None,
             "author": author,
             "committer": committer,
             "subject": subject,
