@@ -30,6 +30,7 @@ from pathlib import Path
 from kargo.git import cli, mirror as mirrors
 
 METADATA = "kargo-checkout.json"
+SIGNING_KEY = "kargo-signing-key.asc"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TAG_NAMESPACE = "refs/worktree/kargo-tags/"
 _PLACEHOLDER_ENV = {
@@ -106,6 +107,22 @@ def write_checkout(worktree: Path, checkout: Checkout) -> None:
     tmp.replace(path)
 
 
+def write_signing_key(worktree: Path, key: str) -> None:
+    """Keep git-clone's signing key for git-commit: a 0600 file in the worktree's git dir."""
+    path = git_dir(worktree) / SIGNING_KEY
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key)
+
+
+def read_signing_key(worktree: Path) -> str | None:
+    """The signing key git-clone kept for this worktree, if any."""
+    try:
+        return (git_dir(worktree) / SIGNING_KEY).read_text() or None
+    except FileNotFoundError:
+        return None
+
+
 async def run(
     worktree: Path,
     args: Sequence[str],
@@ -147,6 +164,7 @@ async def add(
     *,
     sparse: Sequence[str] = (),
     recurse_submodules: bool = False,
+    signing_key: str | None = None,
 ) -> None:
     """Create a detached worktree of `mirror` at `path` on `commit` and populate it."""
     if path.exists() and any(path.iterdir()):
@@ -156,6 +174,8 @@ async def add(
     path.parent.mkdir(parents=True, exist_ok=True)
     await mirror.git(["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit])
     write_checkout(path, checkout)
+    if signing_key:
+        write_signing_key(path, signing_key)
     if sparse:
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
@@ -223,6 +243,16 @@ async def _signing_env(identity: Identity) -> AsyncIterator[tuple[list[str], dic
             )
         yield [f"-S{fingerprints[0]}"], {"GNUPGHOME": home}
     finally:
+        with contextlib.suppress(OSError):  # stop the agent gpg started for this home
+            killer = await asyncio.create_subprocess_exec(
+                "gpgconf",
+                "--kill",
+                "gpg-agent",
+                env={**os.environ, "GNUPGHOME": home},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await killer.wait()
         await asyncio.to_thread(shutil.rmtree, home, True)
 
 

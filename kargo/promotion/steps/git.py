@@ -226,9 +226,17 @@ async def _credentials(ctx: StepContext, repo_url: str) -> cli.GitCredentials | 
     return await ctx.credentials.get(ctx.project, "git", repo_url)
 
 
-def _identity(ctx: StepContext, author: GitAuthor | None, meta: worktrees.Checkout | None) -> Any:
+def _identity(
+    ctx: StepContext,
+    author: GitAuthor | None,
+    meta: worktrees.Checkout | None,
+    path: Path | None = None,
+) -> worktrees.Identity:
+    """Step author > git-clone's author > the system git user > Kargo's default."""
     user = ctx.git_user
     key = author.signing_key if author else None
+    if key is None and path is not None:
+        key = worktrees.read_signing_key(path)
     if key is None and user is not None:
         key = user.signing_key
     if author is not None:
@@ -349,6 +357,7 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
                     credentials,
                     sparse=checkout.sparse or (),
                     recurse_submodules=cfg.recurse_submodules,
+                    signing_key=cfg.author.signing_key if cfg.author else None,
                 )
             except FileExistsError as err:
                 raise errors.TerminalStepError(
@@ -371,7 +380,7 @@ async def git_clear(ctx: StepContext, cfg: GitClearConfig) -> StepResult:
 async def git_commit(ctx: StepContext, cfg: GitCommitConfig) -> StepResult:
     """Commit every change in a checkout; a clean tree is a no-op returning the existing HEAD."""
     path, meta = _read_meta(ctx, cfg.path)
-    identity = _identity(ctx, cfg.author, meta)
+    identity = _identity(ctx, cfg.author, meta, path)
     credentials = await _credentials(ctx, meta.repo_url)
     try:
         sha, _ = await worktrees.commit_all(path, cfg.message, identity, credentials)

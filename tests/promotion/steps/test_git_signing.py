@@ -1,0 +1,121 @@
+"""git-commit signs commits with the configured GPG key, which never lands on disk for long."""
+
+import os
+import subprocess
+
+from kargo.credentials.interface import Credentials, StaticCredentials
+from kargo.git import mirror as mirrors, push as pushes
+from kargo.promotion.context import StepContext
+from kargo.promotion.steps import git as steps
+from tests.conftest import require_binary
+from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env
+
+
+def _make_key(home):
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    home.mkdir(mode=0o700)
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Signer <signer@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    key = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
+    return key
+
+
+async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server):
+    require_binary("gpg")
+    key = _make_key(tmp_path / "gnupg")
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit({"a": "1"}, "initial")
+    work = tmp_path / "work"
+    work.mkdir()
+    ctx = StepContext(
+        work_dir=work,
+        project="p",
+        stage="s",
+        promotion="p1",
+        alias="a",
+        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
+        services={
+            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
+            steps.PUSH_SERVICE: pushes.PushCoordinator(),
+        },
+    )
+    author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+    await steps.git_clone(
+        ctx, steps.GitCloneConfig.model_validate({"repoURL": repo, "checkout": [{"path": "out"}]})
+    )
+    (work / "out" / "b").write_text("2")
+    cfg = steps.GitCommitConfig.model_validate(
+        {"path": "out", "message": "signed", "author": author}
+    )
+    sha = (await steps.git_commit(ctx, cfg)).output["commit"]
+    raw = subprocess.run(
+        ["git", "cat-file", "commit", sha],
+        cwd=work / "out",
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout
+    assert "gpgsig -----BEGIN PGP SIGNATURE-----" in raw
+    assert "author Signer <signer@example.com>" in raw
+
+
+async def test_the_clone_authors_key_signs_later_commits(tmp_path, git_server):
+    require_binary("gpg")
+    key = _make_key(tmp_path / "gnupg")
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit({"a": "1"}, "initial")
+    work = tmp_path / "work"
+    work.mkdir()
+    ctx = StepContext(
+        work_dir=work,
+        project="p",
+        stage="s",
+        promotion="p1",
+        alias="a",
+        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
+        services={
+            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
+            steps.PUSH_SERVICE: pushes.PushCoordinator(),
+        },
+    )
+    author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+    await steps.git_clone(
+        ctx,
+        steps.GitCloneConfig.model_validate(
+            {"repoURL": repo, "author": author, "checkout": [{"path": "out"}]}
+        ),
+    )
+    (work / "out" / "b").write_text("2")
+    sha = (await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="signed"))).output[
+        "commit"
+    ]
+    raw = subprocess.run(
+        ["git", "cat-file", "commit", sha],
+        cwd=work / "out",
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout
+    assert "gpgsig -----BEGIN PGP SIGNATURE-----" in raw
+    assert key not in raw
