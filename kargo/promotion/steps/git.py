@@ -476,3 +476,64 @@ def register(registry: reg.StepRegistry) -> None:
     registry.step("git-commit", GitCommitConfig, capabilities={creds, user})(git_commit)
     registry.step("git-push", GitPushConfig, capabilities={creds, user, plane})(git_push)
     registry.step("git-tag", GitTagConfig, capabilities={user})(git_tag)
+
+
+DOCS = {
+    "git-clone": {
+        "about": "Clones a repository into one or more checkouts in the work directory. Each "
+        "checkout is a `git worktree` of this server's mirror of the repository, so a clone "
+        "fetches only the commits made since the last promotion and copies no history. A "
+        "checkout takes a `branch`, a `commit` or a `tag` (at most one; none means the "
+        "remote's default branch); with `create` a missing branch starts as an empty orphan. "
+        "Credentials of type `git` matching `repoURL` are used.",
+        "outputs": {
+            "commits": "Map of each checkout's `as` (or `path`) to the commit checked out; "
+            "empty for a newly created branch.",
+        },
+        "example": {
+            "repoURL": "https://github.com/example/gitops.git",
+            "checkout": [
+                {"commit": "${{ commitFrom(vars.gitRepo).ID }}", "path": "./src"},
+                {"branch": "stage/${{ ctx.stage }}", "create": True, "path": "./out"},
+            ],
+        },
+    },
+    "git-clear": {
+        "about": "Deletes every file and directory of a checkout except `.git`, so the next "
+        "steps can render it from scratch; files that are not rendered again show as deleted "
+        "in the next commit.",
+        "example": {"path": "./out"},
+    },
+    "git-commit": {
+        "about": "Stages every change in a checkout (`git add -A`) and commits it. A clean "
+        "checkout is not an error: nothing is committed and the output is the existing HEAD. "
+        "The committer is git-clone's `author`, else the system's git user. When a signing key "
+        "is configured the commit is GPG-signed.",
+        "outputs": {"commit": "The new commit, or the existing HEAD when nothing changed."},
+        "example": {
+            "path": "./out",
+            "message": "${{ outputs['update-image'].commitMessage }}",
+        },
+    },
+    "git-push": {
+        "about": "Pushes a checkout's commits to `targetBranch` (default: the branch it was "
+        "cloned from), to a new `kargo/promotion/<promotion>` branch with "
+        "`generateTargetBranch`, or pushes a `tag` made by git-tag. Pushes to one repository "
+        "and branch are serialised (across replicas by a lease in the database) and "
+        "promotions waiting on the same branch are carried by one push. When the branch moved, "
+        "commits are integrated by `integrationPolicy`. In a promotion preview nothing is "
+        "pushed and the diff is returned instead.",
+        "outputs": {
+            "branch": "The branch pushed to.",
+            "commit": "This promotion's commit on that branch (after any rebase or merge).",
+            "commitURL": "A web link to the commit (GitHub, GitLab, Bitbucket, Gitea, Azure).",
+        },
+        "example": {"path": "./out"},
+    },
+    "git-tag": {
+        "about": "Makes an annotated tag of a checkout's HEAD. The tag stays private to this "
+        "promotion until a git-push with `tag` pushes it.",
+        "outputs": {"tag": "The tag name.", "commit": "The commit tagged."},
+        "example": {"path": "./out", "tag": "release-${{ ctx.promotion }}", "message": "promoted"},
+    },
+}
