@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
-
 from kargo import clock as clock_mod, errors
-from kargo.expressions import ast_nodes as n, builtins, gotime, parser, predicates, values
+from kargo.expressions import ast_nodes as n, builtins, gotime, parser, predicates, runtime, values
 from kargo.expressions.errors import EvalFailure, ExprFailure, locate
 from kargo.expressions.objects import ExprObject
 from kargo.expressions.values import ValueFailure, type_name
@@ -32,10 +30,6 @@ DEFAULT_TIME_BUDGET = 2.0  # seconds of CPU per run; a backstop behind the step 
 
 Fn = Callable[["Scope"], Any]
 _SYSTEM_CLOCK = clock_mod.SystemClock()
-
-
-class _ChainNil(Exception):
-    """Internal: `?.` met nil; the enclosing chain evaluates to nil."""
 
 
 _NOT_SET = object()
@@ -133,7 +127,7 @@ class Program:
             raise
         except ExprFailure as failure:
             raise locate(failure, self.source) from None
-        except _ChainNil:
+        except runtime.ChainNil:
             return None
         except RecursionError:
             raise errors.ExpressionError(
@@ -162,112 +156,6 @@ def compile(source: str) -> Program:
 def evaluate(source: str, env: Mapping[str, Any], **kwargs: Any) -> Any:
     """Shorthand: `compile(source).run(env, **kwargs)`."""
     return compile(source).run(env, **kwargs)
-
-
-# -- runtime helpers ----------------------------------------------------------------------------
-def _fetch(obj: Any, key: Any, pos: int, optional: bool) -> Any:
-    if isinstance(obj, dict):
-        try:
-            return obj.get(key)
-        except TypeError:
-            raise EvalFailure(f"invalid map key (type {type_name(key)})", pos) from None
-    if isinstance(obj, list | str):
-        if not values.is_int(key):
-            raise EvalFailure(f"cannot use {type_name(key)} as an index to {type_name(obj)}", pos)
-        i = key + len(obj) if key < 0 else key
-        if not 0 <= i < len(obj):
-            raise EvalFailure(f"index out of range: {key} (array length is {len(obj)})", pos)
-        return obj[i]
-    if obj is None:
-        if optional:
-            raise _ChainNil
-        raise EvalFailure(f"cannot fetch {_show_key(key)} from nil", pos)
-    if isinstance(obj, ExprObject) and isinstance(key, str):
-        try:
-            return obj.get_field(key)
-        except KeyError:
-            raise EvalFailure(f"type {obj.expr_type()} has no field {key}", pos) from None
-    raise EvalFailure(f"cannot fetch {_show_key(key)} from {type_name(obj)}", pos)
-
-
-def _show_key(key: Any) -> str:
-    return key if isinstance(key, str) else values.go_v(key)
-
-
-def _slice(obj: Any, lo: Any, hi: Any, pos: int) -> Any:
-    if not isinstance(obj, list | str):
-        raise EvalFailure(f"cannot slice {type_name(obj)}", pos)
-    length = len(obj)
-    a = 0 if lo is None else lo
-    b = length if hi is None else hi
-    if not (values.is_int(a) and values.is_int(b)):
-        raise EvalFailure("slice bounds must be integers", pos)
-    if a < 0:
-        a = max(length + a, 0)
-    if b < 0:
-        b = max(length + b, 0)
-    b = min(b, length)
-    a = min(a, b)
-    return obj[a:b]
-
-
-def _in(needle: Any, haystack: Any) -> bool:
-    if isinstance(haystack, list):
-        return any(values.equal(needle, x) for x in haystack)
-    if isinstance(haystack, dict):
-        try:
-            return needle in haystack
-        except TypeError:
-            return False
-    if haystack is None:
-        return False
-    if isinstance(haystack, ExprObject) and isinstance(needle, str):
-        try:
-            haystack.get_field(needle)
-        except KeyError:
-            return False
-        return True
-    raise ValueFailure(f'operator "in" not defined on {type_name(haystack)}')
-
-
-@functools.lru_cache(maxsize=512)
-def _regex(pattern: str) -> Any:
-    options = re2.Options()
-    options.log_errors = False
-    try:
-        return re2.compile(pattern, options=options)
-    except re2.error as err:
-        detail = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else err
-        raise ValueFailure(f"error parsing regexp: {detail}: `{pattern}`") from None
-
-
-def _strings(op: str, a: Any, b: Any) -> tuple[str, str]:
-    if isinstance(a, str) and isinstance(b, str):
-        return a, b
-    raise ValueFailure(
-        f"invalid operation: {op} (mismatched types {type_name(a)} and {type_name(b)})"
-    )
-
-
-def _call_function(fn: Any, name: str, args: list[Any], pos: int) -> Any:
-    if fn is None:
-        raise EvalFailure(f"unknown function {name}()", pos)
-    if isinstance(fn, type) or not callable(fn) or isinstance(fn, ExprObject):
-        raise EvalFailure(f"{name} is not a function (it is {type_name(fn)})", pos)
-    try:
-        return fn(*args)
-    except errors.ExpressionError as err:
-        raise EvalFailure(f"{name}(): {_first_line(err.message)}", pos) from None
-    except (ValueFailure, gotime.TimeError) as err:
-        raise EvalFailure(f"{name}(): {err}", pos) from None
-    except errors.KargoError as err:
-        raise EvalFailure(f"{name}(): {err.message}", pos) from None
-    except TypeError as err:
-        raise EvalFailure(f"{name}(): invalid arguments ({err})", pos) from None
-
-
-def _first_line(message: str) -> str:
-    return message.split("\n", 1)[0]
 
 
 # -- the compiler ---------------------------------------------------------------------------------
@@ -361,7 +249,7 @@ class _Compiler:
             def coalesce(s: Scope) -> Any:
                 try:
                     a = left(s)
-                except _ChainNil:
+                except runtime.ChainNil:
                     a = None
                 return right(s) if a is None else a
 
@@ -393,12 +281,12 @@ class _Compiler:
             ">": lambda s, a, b: values.compare(">", a, b),
             "<=": lambda s, a, b: values.compare("<=", a, b),
             ">=": lambda s, a, b: values.compare(">=", a, b),
-            "in": lambda s, a, b: _in(a, b),
-            "contains": lambda s, a, b: _contains(a, b),
-            "startsWith": lambda s, a, b: str.startswith(*_strings("startsWith", a, b)),
-            "endsWith": lambda s, a, b: str.endswith(*_strings("endsWith", a, b)),
-            "matches": lambda s, a, b: _matches(a, b),
-            "..": _range,
+            "in": lambda s, a, b: runtime.contains_item(a, b),
+            "contains": lambda s, a, b: runtime.contains_text(a, b),
+            "startsWith": lambda s, a, b: str.startswith(*runtime.string_pair("startsWith", a, b)),
+            "endsWith": lambda s, a, b: str.endswith(*runtime.string_pair("endsWith", a, b)),
+            "matches": lambda s, a, b: runtime.matches(a, b),
+            "..": runtime.make_range,
         }
         if op not in simple:
             raise EvalFailure(f"unknown operator {op}", pos)
@@ -408,14 +296,14 @@ class _Compiler:
         obj, prop, pos, optional = self.compile(node.obj), node.prop, node.pos, node.optional
         if isinstance(prop, n.Const):
             key = prop.value
-            return lambda s: _fetch(obj(s), key, pos, optional)
+            return lambda s: runtime.fetch(obj(s), key, pos, optional)
         key_fn = self.compile(prop)
 
         def member(s: Scope) -> Any:
             target = obj(s)
             if target is None and optional:
-                raise _ChainNil
-            return _fetch(target, key_fn(s), pos, optional)
+                raise runtime.ChainNil
+            return runtime.fetch(target, key_fn(s), pos, optional)
 
         return member
 
@@ -429,7 +317,7 @@ class _Compiler:
             s.spend(1)
             if target is None:
                 if optional:
-                    raise _ChainNil
+                    raise runtime.ChainNil
                 raise EvalFailure(f"cannot call method {name} on nil", pos)
             if isinstance(target, ExprObject):
                 if name not in target.methods:
@@ -441,7 +329,7 @@ class _Compiler:
                 except TypeError:
                     raise EvalFailure(f"{name}(): invalid arguments", pos) from None
             if isinstance(target, dict):
-                return _call_function(target.get(name), name, argv, pos)
+                return runtime.call_function(target.get(name), name, argv, pos)
             raise EvalFailure(f"type {type_name(target)} has no method {name}", pos)
 
         return method
@@ -452,7 +340,7 @@ class _Compiler:
         def chain(s: Scope) -> Any:
             try:
                 return inner(s)
-            except _ChainNil:
+            except runtime.ChainNil:
                 return None
 
         return chain
@@ -461,7 +349,7 @@ class _Compiler:
         obj, pos = self.compile(node.obj), node.pos
         lo = self.compile(node.lower) if node.lower is not None else None
         hi = self.compile(node.upper) if node.upper is not None else None
-        return lambda s: _slice(obj(s), lo(s) if lo else None, hi(s) if hi else None, pos)
+        return lambda s: runtime.slice(obj(s), lo(s) if lo else None, hi(s) if hi else None, pos)
 
     def c_Conditional(self, node: n.Conditional) -> Fn:
         cond, then, other, pos = (
@@ -548,7 +436,7 @@ class _Compiler:
             fn = s.lets[name] if is_let else s.env.get(name)
             argv = [a(s) for a in args]
             s.spend(1)
-            return _call_function(fn, name, argv, pos)
+            return runtime.call_function(fn, name, argv, pos)
 
         return call
 
@@ -589,27 +477,3 @@ def _closure(s: Scope, body: Fn) -> Callable[..., Any]:
             s.it, s.index, s.acc = saved
 
     return run
-
-
-def _contains(a: Any, b: Any) -> bool:
-    x, y = _strings("contains", a, b)
-    return y in x
-
-
-def _matches(a: Any, b: Any) -> bool:
-    x, y = _strings("matches", a, b)
-    return _regex(y).search(x) is not None
-
-
-def _range(s: Scope, a: Any, b: Any) -> list[int]:
-    if not (values.is_int(a) and values.is_int(b)):
-        raise ValueFailure(
-            f"invalid operation: .. (mismatched types {type_name(a)} and {type_name(b)})"
-        )
-    size = b - a + 1
-    if size > s.max_items:
-        raise ValueFailure(f"range {a}..{b} has {size} elements; the limit is {s.max_items}")
-    if size <= 0:
-        return []
-    s.spend(max(1, size // 16))
-    return list(range(a, b + 1))
