@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kargo import clock as clock_mod
 from kargo.controller import promotions, runtime, warehouses
-from kargo.credentials import interface as credentials_interface
+from kargo.credentials import interface as credentials_interface, redaction
 from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
 from kargo.store import interface
 
@@ -33,6 +33,37 @@ def promotion_concurrency() -> int:
         log.warning("%s=%r is not a number; using %d", CONCURRENCY_ENV, raw, 4)
         return runtime.DEFAULT_CONCURRENCY
     return max(1, value)
+
+
+class RememberingCredentials:
+    """A CredentialsProvider that tells the redactor every secret it hands to a step."""
+
+    def __init__(
+        self, inner: credentials_interface.CredentialsProvider, redactor: redaction.Redactor
+    ) -> None:
+        self.inner = inner
+        self.redactor = redactor
+
+    async def get(
+        self, project: str, cred_type: credentials_interface.CredentialType, repo_url: str
+    ) -> credentials_interface.Credentials | None:
+        """The inner provider's answer; its secrets are remembered for redaction."""
+        found = await self.inner.get(project, cred_type, repo_url)
+        if found is not None:
+            self.redactor.add(*found.secrets())
+        return found
+
+
+def with_redaction(services: engine_mod.EngineServices) -> engine_mod.EngineServices:
+    """Wire a Redactor through the services: credentials and secrets read are masked in every
+    step message, and so is any `user:password@` in a URL."""
+    redactor = redaction.Redactor()
+    if services.credentials is not None:
+        services.credentials = RememberingCredentials(services.credentials, redactor)
+    services.remember_secrets = lambda values: redactor.add(*values)
+    prior = services.redact
+    services.redact = lambda message: redactor(prior(message))
+    return services
 
 
 def build_manager(
@@ -54,6 +85,7 @@ def build_manager(
         services.control_plane = store
     if services.data_store is None:
         services.data_store = store
+    services = with_redaction(services)
     engine = engine_mod.Engine(registry, clock, services, work_root=work_root)
     reconciler = promotions.PromotionReconciler(store, engine, clock, events=events)
     manager = runtime.Manager(store, clock)

@@ -42,12 +42,14 @@ class StoreData:
         freight: context.FreightCollection,
         *,
         shared_namespace: str = credentials_database.SHARED_NAMESPACE,
+        secret_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.project = project
         self.stage_name = stage
         self.freight_items = freight.items
         self.shared_namespace = shared_namespace
+        self.secret_hook = secret_hook  # unseals a stored Secret and remembers its values
         self.cache: dict[ObjectRef, Mapping[str, Any] | None] = {}
 
     def _get(self, kind: str, namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -61,9 +63,12 @@ class StoreData:
     async def load(self, ref: ObjectRef) -> None:
         """Fetch one object into the cache (None when it does not exist)."""
         try:
-            self.cache[ref] = await self.store.get(*ref) if self.store is not None else None
+            obj = await self.store.get(*ref) if self.store is not None else None
         except errors.NotFoundError:
-            self.cache[ref] = None
+            obj = None
+        if obj is not None and ref[0] == "Secret" and self.secret_hook is not None:
+            obj = self.secret_hook(obj)
+        self.cache[ref] = obj
 
     # --- PromotionData ----------------------------------------------------------------------
 

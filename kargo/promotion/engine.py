@@ -17,7 +17,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ import pydantic
 
 from kargo import clock as clock_mod, errors
 from kargo.credentials import interface as credentials_interface
+from kargo.expressions import functions
 from kargo.promotion import (
     context,
     data as data_mod,
@@ -66,6 +67,22 @@ class EngineServices:
     extra: dict[str, Any] = field(default_factory=dict)  # always passed (e.g. git mirrors)
     redact: Redactor = _no_redaction
     data_store: Any | None = None  # what expression functions read (freightMetadata, secret)
+    # turns a stored (sealed) Secret into its plain values; None: the Secret is stored plain
+    read_secret: Callable[[dict[str, Any]], dict[str, str]] | None = None
+    # told every secret value a step's expressions read, so `redact` can mask it afterwards
+    remember_secrets: Callable[[Iterable[str]], None] | None = None
+
+    def secret_hook(self, secret: dict[str, Any]) -> dict[str, Any]:
+        """A Secret as expression functions see it: plain `stringData`, values remembered."""
+        if self.read_secret is not None:
+            plain = self.read_secret(secret)
+            secret = {"metadata": secret.get("metadata") or {}, "stringData": plain}
+        else:
+            plain = functions.secret_data(secret)
+        if self.remember_secrets is not None:
+            self.remember_secrets(plain.values())
+        return secret
+
     ui_base_url: str = ""
 
 
@@ -325,8 +342,13 @@ class _Run:
                 }
             },
         }
+        services = self.engine.services
         data = data_mod.StoreData(
-            self.engine.services.data_store, self.project, self.stage, self.freight
+            services.data_store,
+            self.project,
+            self.stage,
+            self.freight,
+            secret_hook=services.secret_hook,
         )
         earlier = self.metas[:index] if index is not None else []
         return evaluation.StepEnv(

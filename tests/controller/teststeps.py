@@ -122,8 +122,26 @@ async def capabilities(ctx: context.StepContext, cfg: PathConfig) -> context.Ste
     )
 
 
+class LeakConfig(_Config):
+    repo_url: str = Field(alias="repoURL")
+    echo: str = ""
+
+
+async def leak(ctx: context.StepContext, cfg: LeakConfig) -> context.StepResult:
+    """Fail with a message that carries the credentials (and `echo`) verbatim."""
+    assert ctx.credentials is not None
+    creds = await ctx.credentials.get(ctx.project, "git", cfg.repo_url)
+    password = creds.password if creds else ""
+    raise errors.StepError(
+        f"push to https://bot:{password}@git.example/repo failed; password {password}; {cfg.echo}"
+    )
+
+
 def register(registry: registry_mod.StepRegistry) -> None:
     """Add the test steps."""
+    registry.step("leak", LeakConfig, capabilities={registry_mod.Capability.ACCESS_CREDENTIALS})(
+        leak
+    )
     registry.step("record", RecordConfig)(record)
     registry.step("poll", PollConfig)(poll)
     registry.step("flaky", FlakyConfig)(flaky)
