@@ -156,8 +156,13 @@ async def list_objects(
     label_selector: str | None,
     watch_: bool,
     resource_version: str | None,
+    project: str | None = None,
 ) -> Response:
-    """List (or watch) one kind in one namespace (None = cluster-scoped / all)."""
+    """List (or watch) one kind in one namespace (None = cluster-scoped / all).
+
+    With `project`, a missing project is a 404; it is checked only when the page is empty (or
+    before a watch), so the common case costs one store query.
+    """
     options = interface.ListOptions(
         namespace=namespace,
         label_selector=_selector(route.selector, label_selector),
@@ -165,10 +170,14 @@ async def list_objects(
         continue_token=continue_token,
     )
     if watch_:
+        if project:
+            await require_project(state.store, project)
         return watch.sse_response(
             watch.stream_events(state.store, route.kind, options, resource_version)
         )
     page = await state.store.list(route.kind, options)
+    if project and not page.items:
+        await require_project(state.store, project)
     body = {
         "apiVersion": _api_version(route.kind),
         "kind": f"{route.kind}List",
@@ -389,7 +398,6 @@ def _add_project_kind(router: FastAPI, route: KindRoute) -> None:
         watch_: Annotated[bool, Query(alias="watch")] = False,
         resource_version: ResourceVersion = None,
     ) -> Response:
-        await require_project(state.store, project)
         return await list_objects(
             state,
             route,
@@ -399,6 +407,7 @@ def _add_project_kind(router: FastAPI, route: KindRoute) -> None:
             label_selector=label_selector,
             watch_=watch_,
             resource_version=resource_version,
+            project=project,
         )
 
     async def get_in_project(
@@ -409,16 +418,22 @@ def _add_project_kind(router: FastAPI, route: KindRoute) -> None:
         watch_: Annotated[bool, Query(alias="watch")] = False,
         resource_version: ResourceVersion = None,
     ) -> Response:
-        await require_project(state.store, project)
-        return await get_or_watch(
-            state, route, project, name, watch_=watch_, resource_version=resource_version
-        )
+        try:
+            return await get_or_watch(
+                state, route, project, name, watch_=watch_, resource_version=resource_version
+            )
+        except errors.NotFoundError:
+            await require_project(state.store, project)
+            raise
 
     async def delete_in_project(
         project: str, name: str, state: deps.State, _actor: deps.Actor
     ) -> Response:
-        await require_project(state.store, project)
-        return await delete_object(state, route, project, name)
+        try:
+            return await delete_object(state, route, project, name)
+        except errors.NotFoundError:
+            await require_project(state.store, project)
+            raise
 
     what = f"{route.kind} ({route.segment})"
     router.add_api_route(
