@@ -7,9 +7,10 @@ live in one place and are the same on every backend.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from kargo import clock as clock_mod, errors
 from kargo.store import interface, selectors
@@ -22,11 +23,17 @@ _NOT_SPEC = frozenset(("apiVersion", "kind", "metadata", "status"))
 
 
 def dumps(obj: interface.Object) -> str:
-    """Compact JSON text, as stored."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text, as stored (orjson: reads and writes of whole objects dominate the
+    cost of a list, and it is about three times faster than the standard library here)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError as err:
+        raise errors.ValidationError(
+            "", [errors.Problem(f"the object cannot be stored as JSON: {err}")]
+        ) from err
 
 
-loads = json.loads
+loads = orjson.loads
 
 
 def describe(key: interface.ObjectKey) -> str:

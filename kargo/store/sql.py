@@ -19,7 +19,7 @@ import contextlib
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,7 +30,15 @@ from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_diale
 from sqlalchemy.engine import Connection, Engine
 
 from kargo import clock as clock_mod, errors
-from kargo.store import engine as engine_mod, interface, notify, objects as objs, schema, selectors
+from kargo.store import (
+    engine as engine_mod,
+    interface,
+    notify,
+    objects as objs,
+    queries,
+    schema,
+    selectors,
+)
 
 T = TypeVar("T")
 
@@ -41,6 +49,10 @@ _obj = schema.objects
 _lab = schema.labels
 _evt = schema.events
 _state = schema.store_state
+
+
+class _Busy(Exception):
+    """Another process holds the SQLite write lock (raised only by a no-wait attempt)."""
 
 
 @dataclass(frozen=True)
@@ -133,22 +145,6 @@ def _parse_rv(value: str) -> int:
     return int(value)
 
 
-def _label_clause(req: selectors.Requirement) -> sa.ColumnElement[bool]:
-    sub = sa.select(_lab.c.object_id).where(_lab.c.object_id == _obj.c.id, _lab.c.key == req.key)
-    if req.op == "exists":
-        return sub.exists()
-    if req.op == "!exists":
-        return ~sub.exists()
-    with_value = sub.where(_lab.c.value.in_(req.values)).exists()
-    return with_value if req.op in ("=", "in") else ~with_value
-
-
-def _key_where(key: interface.ObjectKey) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        _obj.c.kind == key.kind, _obj.c.namespace == key.namespace, _obj.c.name == key.name
-    )
-
-
 class SqlStore:
     """The store on one database; build it with `kargo.store.open_store`."""
 
@@ -179,6 +175,7 @@ class SqlStore:
         self._closed = False
         self._writes_since_compaction = 0
         self._listener: asyncio.Task[None] | None = None
+        self._inline = target.dialect == "sqlite"
         self._upsert = (
             pg_dialect.insert if target.dialect == "postgresql" else sqlite_dialect.insert
         )
@@ -216,12 +213,10 @@ class SqlStore:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise errors.UnavailableError("the store is closed")
-        loop = asyncio.get_running_loop()
+    def _mapped(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call `fn`, turning driver connection failures into UnavailableError."""
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+            return fn(*args)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
             raise errors.UnavailableError(
                 f"database {self._target.display} is unavailable: {type(err.orig).__name__}: "
@@ -229,31 +224,78 @@ class SqlStore:
                 "check that it is running and reachable"
             ) from err
 
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking database work on the store's thread pool."""
+        if self._closed:
+            raise errors.UnavailableError("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self._mapped, fn, *args)
+        )
+
+    async def _read_op(self, fn: Callable[[Connection], T], *, small: bool = True) -> T:
+        """A read transaction. SQLite reads in WAL mode never wait for a lock and are CPU-bound
+        under the GIL, so small ones run inline: a thread hop would only add GIL hand-off
+        latency (up to the 5 ms switch interval) and no parallelism."""
+        if self._closed:
+            raise errors.UnavailableError("the store is closed")
+        result: T
+        if self._inline and small:
+            result = self._mapped(self._read, fn)
+        else:
+            result = await self._run(self._read, fn)
+        return result
+
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self._read_engine.connect() as conn, conn.begin():
             return fn(conn)
 
-    def _write(self, fn: Callable[[_Tx], T]) -> tuple[T, int]:
+    @contextlib.contextmanager
+    def _write_conn(self, nowait: bool) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE). With `nowait`, a SQLite write lock
+        held by another process raises `_Busy` at once instead of waiting (see `_write_call`)."""
         with self._engine.connect() as conn:
             conn.execution_options(kargo_write=True)
-            with conn.begin():
-                rv: int = conn.execute(
-                    sa.select(_state.c.resource_version).where(_state.c.id == 1).with_for_update()
-                ).scalar_one()
-                tx = _Tx(conn, rv, self._clock.now().timestamp())
-                result = fn(tx)
-                if tx.events:
-                    conn.execute(_evt.insert(), tx.events)
-                    conn.execute(
-                        _state.update().where(_state.c.id == 1).values(resource_version=tx.rv)
-                    )
-                    if self._target.dialect == "postgresql":
-                        conn.execute(sa.select(sa.func.pg_notify(notify.CHANNEL, str(tx.rv))))
+            raw: Any = conn.connection.driver_connection if nowait else None
+            if raw is not None:
+                raw.execute("PRAGMA busy_timeout=0")
+            try:
+                with conn.begin():
+                    yield conn
+            except sa.exc.OperationalError as err:
+                if raw is not None and any(w in str(err.orig) for w in ("locked", "busy")):
+                    raise _Busy from err
+                raise
+            finally:
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout={engine_mod.SQLITE_BUSY_TIMEOUT_MS}")
+
+    async def _write_call(self, fn: Callable[[bool], T]) -> T:
+        """Run a write transaction `fn(nowait)`: on SQLite inline first (no thread hop), and on
+        the thread pool (waiting up to the busy timeout) only when another process holds the
+        write lock; on PostgreSQL always on the thread pool."""
+        if self._closed:
+            raise errors.UnavailableError("the store is closed")
+        if self._inline:
+            with contextlib.suppress(_Busy):
+                return self._mapped(fn, True)
+        return await self._run(fn, False)
+
+    def _write(self, fn: Callable[[_Tx], T], nowait: bool) -> tuple[T, int]:
+        with self._write_conn(nowait) as conn:
+            rv: int = conn.execute(queries.STATE_LOCK).scalar_one()
+            tx = _Tx(conn, rv, self._clock.now().timestamp())
+            result = fn(tx)
+            if tx.events:
+                conn.execute(queries.EVENTS_INSERT, tx.events)
+                conn.execute(queries.STATE_SET_RV, {"new_rv": tx.rv})
+                if self._target.dialect == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_notify(notify.CHANNEL, str(tx.rv))))
         return result, len(tx.events)
 
     async def _write_op(self, fn: Callable[[_Tx], T]) -> T:
         async with self._write_lock:
-            out: tuple[T, int] = await self._run(self._write, fn)
+            out: tuple[T, int] = await self._write_call(functools.partial(self._write, fn))
         result, written = out
         if written:
             notify.notify_database(self._database)
@@ -267,7 +309,7 @@ class SqlStore:
     async def get(self, kind: str, namespace: str, name: str) -> interface.Object:
         """Return one object; NotFoundError if absent."""
         key = interface.ObjectKey(kind, namespace, name)
-        body = await self._run(self._read, functools.partial(self._get_body, key=key))
+        body = await self._read_op(functools.partial(self._get_body, key=key))
         if body is None:
             raise errors.NotFoundError(f"{objs.describe(key)} not found")
         result: interface.Object = objs.loads(body)
@@ -275,7 +317,9 @@ class SqlStore:
 
     @staticmethod
     def _get_body(conn: Connection, key: interface.ObjectKey) -> str | None:
-        return conn.execute(sa.select(_obj.c.body).where(_key_where(key))).scalar_one_or_none()
+        return conn.execute(
+            queries.BODY_BY_KEY, queries.key_params(key.kind, key.namespace, key.name)
+        ).scalar_one_or_none()
 
     async def list(
         self, kind: str, options: interface.ListOptions | None = None
@@ -295,34 +339,28 @@ class SqlStore:
             ns, name, token_rv = _decode_token(opts.continue_token, kind)
             after = (ns, name)
 
-        q = sa.select(_obj.c.body, _obj.c.namespace, _obj.c.name).where(_obj.c.kind == kind)
-        if opts.namespace is not None:
-            q = q.where(_obj.c.namespace == opts.namespace)
+        namespace = opts.namespace
         if "metadata.namespace" in fields:
-            q = q.where(_obj.c.namespace == fields["metadata.namespace"])
-        if "metadata.name" in fields:
-            q = q.where(_obj.c.name == fields["metadata.name"])
-        if after is not None:
-            q = q.where(
-                sa.or_(
-                    _obj.c.namespace > after[0],
-                    sa.and_(_obj.c.namespace == after[0], _obj.c.name > after[1]),
-                )
-            )
-        for req in reqs:
-            q = q.where(_label_clause(req))
-        q = q.order_by(_obj.c.namespace, _obj.c.name)
-        if limit is not None:
-            q = q.limit(limit + 1)
+            if namespace is not None and namespace != fields["metadata.namespace"]:
+                return interface.ObjectList([], token_rv or await self.current_resource_version())
+            namespace = fields["metadata.namespace"]
+        if after is not None and namespace is not None and after[0] != namespace:
+            raise _bad_token(opts.continue_token or "")
+        stmt, params = queries.list_page(
+            kind,
+            namespace,
+            fields.get("metadata.name"),
+            after,
+            None if limit is None else limit + 1,
+            reqs,
+        )
 
-        def read(conn: Connection) -> tuple[Sequence[sa.Row[Any]], int]:
-            rows = conn.execute(q).all()
-            rv: int = conn.execute(
-                sa.select(_state.c.resource_version).where(_state.c.id == 1)
-            ).scalar_one()
+        def read(conn: Connection) -> tuple[Sequence[Any], int]:
+            rows = conn.execute(stmt, params).all()
+            rv: int = rows[0][3] if rows else conn.execute(queries.RV_NOW).scalar_one()
             return rows, rv
 
-        rows, rv = await self._run(self._read, read)
+        rows, rv = await self._read_op(read, small=limit is not None and limit <= WATCH_BATCH)
         token: str | None = None
         list_rv = token_rv or str(rv)
         if limit is not None and len(rows) > limit:
@@ -336,8 +374,7 @@ class SqlStore:
 
     async def current_resource_version(self) -> str:
         """The newest resourceVersion the store has handed out."""
-        rv = await self._run(
-            self._read,
+        rv: int = await self._read_op(
             lambda conn: conn.execute(
                 sa.select(_state.c.resource_version).where(_state.c.id == 1)
             ).scalar_one(),
@@ -348,16 +385,18 @@ class SqlStore:
 
     @staticmethod
     def _row(conn: Connection, key: interface.ObjectKey) -> tuple[int, interface.Object] | None:
-        row = conn.execute(sa.select(_obj.c.id, _obj.c.body).where(_key_where(key))).one_or_none()
+        row = conn.execute(
+            queries.ROW_BY_KEY, queries.key_params(key.kind, key.namespace, key.name)
+        ).one_or_none()
         return None if row is None else (row[0], objs.loads(row[1]))
 
     @staticmethod
     def _set_labels(conn: Connection, object_id: int, labels: dict[str, str], fresh: bool) -> None:
         if not fresh:
-            conn.execute(_lab.delete().where(_lab.c.object_id == object_id))
+            conn.execute(queries.LABELS_DELETE, {"oid": object_id})
         if labels:
             conn.execute(
-                _lab.insert(),
+                queries.LABELS_INSERT,
                 [{"object_id": object_id, "key": k, "value": v} for k, v in labels.items()],
             )
 
@@ -382,9 +421,8 @@ class SqlStore:
             stored = objs.build_created(obj, key, str(uuid.uuid4()), rv, self._clock.now())
             body = objs.dumps(stored)
             object_id: int = tx.conn.execute(
-                _obj.insert()
-                .values(kind=key.kind, namespace=key.namespace, name=key.name, body=body)
-                .returning(_obj.c.id)
+                queries.OBJECT_INSERT,
+                {"kind": key.kind, "namespace": key.namespace, "name": key.name, "body": body},
             ).scalar_one()
             self._set_labels(tx.conn, object_id, selectors.labels_of(stored), fresh=True)
             tx.emit("ADDED", key, rv, body)
@@ -407,7 +445,7 @@ class SqlStore:
         if objs.is_deleting(new) and not objs.finalizers_of(new) and not self._holds_back(tx, key):
             return self._remove(tx, object_id, key, new, rv)
         body = objs.dumps(new)
-        tx.conn.execute(_obj.update().where(_obj.c.id == object_id).values(body=body))
+        tx.conn.execute(queries.OBJECT_SET_BODY, {"oid": object_id, "new_body": body})
         old_labels, new_labels = selectors.labels_of(old), selectors.labels_of(new)
         if old_labels != new_labels:
             self._set_labels(tx.conn, object_id, new_labels, fresh=False)
@@ -419,9 +457,7 @@ class SqlStore:
         """A deleting Project stays until its namespace is empty."""
         if key.kind != objs.PROJECT_KIND or key.namespace:
             return False
-        first = tx.conn.execute(
-            sa.select(_obj.c.id).where(_obj.c.namespace == key.name).limit(1)
-        ).first()
+        first = tx.conn.execute(queries.ANY_IN_NAMESPACE, {"ns": key.name}).first()
         return first is not None
 
     def _remove(
@@ -429,7 +465,7 @@ class SqlStore:
     ) -> interface.Object:
         """Remove an object for good (a DELETED event); returns its final state."""
         body = objs.dumps(final)
-        tx.conn.execute(_obj.delete().where(_obj.c.id == object_id))
+        tx.conn.execute(queries.OBJECT_DELETE, {"oid": object_id})
         tx.emit("DELETED", key, rv, body)
         if key.namespace:
             # The last object of a deleting Project's namespace lets the Project go.
@@ -513,11 +549,7 @@ class SqlStore:
 
     def _cascade(self, tx: _Tx, namespace: str) -> None:
         """Delete everything in a Project's namespace (objects with finalizers are marked)."""
-        rows = tx.conn.execute(
-            sa.select(_obj.c.id, _obj.c.kind, _obj.c.name, _obj.c.body)
-            .where(_obj.c.namespace == namespace)
-            .order_by(_obj.c.kind, _obj.c.name)
-        ).all()
+        rows = tx.conn.execute(queries.ALL_IN_NAMESPACE, {"ns": namespace}).all()
         for row in rows:
             object_id: int = row[0]
             key = interface.ObjectKey(row[1], namespace, row[2])
@@ -528,7 +560,7 @@ class SqlStore:
                     self._replace(tx, object_id, key, current, marked)
                 continue
             rv = tx.bump()
-            tx.conn.execute(_obj.delete().where(_obj.c.id == object_id))
+            tx.conn.execute(queries.OBJECT_DELETE, {"oid": object_id})
             tx.emit("DELETED", key, rv, objs.dumps(objs.with_resource_version(current, rv)))
 
     # -- watch ----------------------------------------------------------------------------
@@ -554,9 +586,10 @@ class SqlStore:
 
         while not self._closed:
             wake = self._hub.waiter()
-            rows, head, compacted = await self._run(
-                self._read, functools.partial(self._events_after, cursor, kind, namespace)
+            batch: tuple[Sequence[Any], int, int] = await self._read_op(
+                functools.partial(self._events_after, cursor, kind, namespace)
             )
+            rows, head, compacted = batch
             if cursor < compacted:
                 raise errors.ConflictError(
                     f"watch from resourceVersion {cursor}: resourceVersion too old (events up "
@@ -578,18 +611,10 @@ class SqlStore:
     @staticmethod
     def _events_after(
         cursor: int, kind: str | None, namespace: str | None, conn: Connection
-    ) -> tuple[Sequence[sa.Row[Any]], int, int]:
-        q = sa.select(_evt.c.resource_version, _evt.c.type, _evt.c.body, _evt.c.prev_labels).where(
-            _evt.c.resource_version > cursor
-        )
-        if kind is not None:
-            q = q.where(_evt.c.kind == kind)
-        if namespace is not None:
-            q = q.where(_evt.c.namespace == namespace)
-        rows = conn.execute(q.order_by(_evt.c.resource_version).limit(WATCH_BATCH)).all()
-        state = conn.execute(
-            sa.select(_state.c.resource_version, _state.c.compacted_version).where(_state.c.id == 1)
-        ).one()
+    ) -> tuple[Sequence[Any], int, int]:
+        q = queries.events_after(kind is not None, namespace is not None, WATCH_BATCH)
+        rows = conn.execute(q, {"cursor": cursor, "kind": kind, "ns": namespace}).all()
+        state = conn.execute(queries.STATE_NOW).one()
         return rows, int(state[0]), int(state[1])
 
     @staticmethod
@@ -623,9 +648,8 @@ class SqlStore:
         keep = self._retention
         now_ts = self._clock.now().timestamp()
 
-        def tx_fn(conn: Connection) -> int:
-            conn.execution_options(kargo_write=True)
-            with conn.begin():
+        def run(nowait: bool) -> int:
+            with self._write_conn(nowait) as conn:
                 rv: int = conn.execute(
                     sa.select(_state.c.resource_version).where(_state.c.id == 1).with_for_update()
                 ).scalar_one()
@@ -643,38 +667,25 @@ class SqlStore:
                 conn.execute(_state.update().where(_state.c.id == 1).values(compacted_version=upto))
                 return int(dropped.rowcount)
 
-        def run() -> int:
-            with self._engine.connect() as conn:
-                return tx_fn(conn)
-
         async with self._write_lock:
-            return await self._run(run)
+            return await self._write_call(run)
 
     # -- cache and leases -----------------------------------------------------------------
 
     async def cache_get(self, bucket: str, key: str) -> str | None:
         """A durable key-value cache (e.g. image metadata by digest); None when absent."""
         c = schema.cache.c
-        return await self._run(
-            self._read,
+        return await self._read_op(
             lambda conn: conn.execute(
                 sa.select(c.value).where(c.bucket == bucket, c.key == key)
             ).scalar_one_or_none(),
         )
 
-    def _own_tx(self, stmt: sa.Executable) -> int:
-        with self._engine.connect() as conn:
-            conn.execution_options(kargo_write=True)
-            with conn.begin():
-                result = conn.execute(stmt)
-                return int(result.rowcount)
-
-    def _own_tx_rows(self, stmt: sa.Executable) -> int:
-        """Run one RETURNING statement in its own transaction; how many rows came back."""
-        with self._engine.connect() as conn:
-            conn.execution_options(kargo_write=True)
-            with conn.begin():
-                return len(conn.execute(stmt).all())
+    def _own_tx(self, stmt: sa.Executable, nowait: bool) -> int:
+        """Run one statement in its own transaction; with RETURNING, how many rows came back."""
+        with self._write_conn(nowait) as conn:
+            result = conn.execute(stmt)
+            return len(result.all()) if result.returns_rows else 0
 
     async def cache_put(self, bucket: str, key: str, value: str) -> None:
         """Insert or replace a cache entry."""
@@ -683,7 +694,7 @@ class SqlStore:
             index_elements=[schema.cache.c.bucket, schema.cache.c.key],
             set_={"value": ins.excluded.value},
         )
-        await self._run(self._own_tx, stmt)
+        await self._write_call(functools.partial(self._own_tx, stmt))
 
     async def try_acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
         """Take or renew a named lease (a lock shared by every replica on this database).
@@ -702,11 +713,10 @@ class SqlStore:
             set_={"holder": ins.excluded.holder, "expires_at": ins.excluded.expires_at},
             where=sa.or_(c.expires_at <= now, c.holder == holder),
         ).returning(c.holder)
-        return await self._run(self._own_tx_rows, stmt) == 1
+        return await self._write_call(functools.partial(self._own_tx, stmt)) == 1
 
     async def release_lease(self, name: str, holder: str) -> None:
         """Give up a lease held by `holder` (no-op otherwise)."""
         c = schema.leases.c
-        await self._run(
-            self._own_tx, schema.leases.delete().where(c.name == name, c.holder == holder)
-        )
+        stmt = schema.leases.delete().where(c.name == name, c.holder == holder)
+        await self._write_call(functools.partial(self._own_tx, stmt))
