@@ -25,7 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import kargo
 from kargo import clock as clock_mod, errors, store as store_pkg
-from kargo.server import auth, deps, http_errors, objects, resources, settings as settings_mod
+from kargo.server import (
+    auth,
+    credentials_routes,
+    deps,
+    http_errors,
+    objects,
+    resources,
+    settings as settings_mod,
+    warehouse_routes,
+)
 from kargo.store import interface
 
 log = logging.getLogger("kargo.server")
@@ -71,7 +80,7 @@ async def _maybe(value: Any) -> Any:
 
 async def _open_store(settings: settings_mod.Settings, clock: clock_mod.Clock) -> interface.Store:
     store: interface.Store = await _maybe(store_pkg.open_store(settings.database_url, clock=clock))
-    return store
+    return credentials_routes.sealing_store(store, settings)  # Secrets sealed at rest
 
 
 async def _run_controllers(state: deps.ServerState, stop: asyncio.Event) -> None:
@@ -239,4 +248,6 @@ def create_app(
         return await run_resources(request, "delete")
 
     objects.install(app)
+    credentials_routes.install(app)
+    warehouse_routes.install(app)
     return app
