@@ -134,6 +134,9 @@ class PromotionReconciler:
             workdir.remove(self.engine.work_root, promo)
             await self.record_outcome(promo)
             return runtime.Result()
+        # Abort of a Promotion that never started: it ends at once, no step is touched.
+        if _phase(promo) == "Pending" and engine_mod.abort_requested(promo):
+            return await self.abort_pending(promo)
         # Scheduling: only the Stage's current Promotion runs.
         try:
             stage = await self.store.get("Stage", key.namespace, stage_name)
@@ -152,6 +155,10 @@ class PromotionReconciler:
             await self.events.record(
                 promo, "Normal", "PromotionStarted", f"promoting freight to stage {stage_name!r}"
             )
+        # Refresh: a new `kargo.akuity.io/refresh` token is acknowledged (it woke us up).
+        token = ((promo.get("metadata") or {}).get("annotations") or {}).get(REFRESH_ANNOTATION)
+        if token and (promo.get("status") or {}).get("lastHandledRefresh") != token:
+            promo.setdefault("status", {})["lastHandledRefresh"] = token
         # Run: the engine persists after every step.
         outcome = await self.engine.execute(promo, self.persister(promo))
         promo = outcome.promotion
@@ -159,6 +166,19 @@ class PromotionReconciler:
             await self.finished(promo)
             return runtime.Result()
         return runtime.Result(requeue_after=outcome.requeue_after)
+
+    async def abort_pending(self, promo: interface.Object) -> runtime.Result:
+        """End a Promotion that never started as Aborted, and let its Stage move on."""
+        request = engine_mod.abort_requested(promo) or {}
+        actor = request.get("actor")
+        message = "promotion aborted" + (f" by {actor}" if actor else "")
+        status = promo.setdefault("status", {})
+        status["phase"] = "Aborted"
+        status["message"] = message
+        status["finishedAt"] = clock_mod.format_time(self.clock.now())
+        promo = await self.store.update_status(promo)
+        await self.finished(promo)
+        return runtime.Result()
 
     def persister(self, promo: interface.Object) -> engine_mod.Persist:
         """The engine's persist callback: write status with optimistic concurrency.

@@ -239,3 +239,36 @@ async def test_a_status_changed_by_someone_else_stops_the_run(store, reconciler)
 
     with pytest.raises(ConflictError):
         await persist(promo)
+
+
+async def test_a_waiting_promotion_can_be_aborted_before_it_starts(store, reconciler, events):
+    await store.create(objects.stage())
+    await store.create(objects.freight("f1"))
+    await store.create(objects.promotion("test.01a.f1", [{"uses": "poll", "config": {"polls": 5}}]))
+    waiting = objects.promotion("test.01b.f1", [{"uses": "record", "as": "never"}])
+    waiting["metadata"]["annotations"] = {
+        engine_mod.ABORT_ANNOTATION: json.dumps({"action": "terminate", "actor": "bob"})
+    }
+    await store.create(waiting)
+    await reconciler.reconcile(key("test.01a.f1"))
+    await reconciler.reconcile(key("test.01b.f1"))
+    status = await status_of(store, "test.01b.f1")
+    assert status["phase"] == "Aborted"
+    assert status["message"] == "promotion aborted by bob"
+    assert "stepExecutionMetadata" not in status
+    assert calls(reconciler) == ["step-1"]
+    stage = await store.get("Stage", "demo", "test")
+    assert stage["status"]["currentPromotion"]["name"] == "test.01a.f1"
+    assert ("demo/test.01b.f1", "Warning", "PromotionAborted", "promotion aborted by bob") in (
+        events.events
+    )
+
+
+async def test_a_refresh_token_is_acknowledged(store, reconciler):
+    await store.create(objects.stage())
+    await store.create(objects.freight("f1"))
+    promo = objects.promotion("test.01a.f1", [{"uses": "poll", "config": {"polls": 5}}])
+    promo["metadata"]["annotations"] = {promotions.REFRESH_ANNOTATION: "t1"}
+    await store.create(promo)
+    await reconciler.reconcile(key("test.01a.f1"))
+    assert (await status_of(store, "test.01a.f1"))["lastHandledRefresh"] == "t1"
