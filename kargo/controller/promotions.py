@@ -11,11 +11,15 @@ records the outcome on the Stage (`lastPromotion`, `freightHistory`) and the Fre
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import hashlib
 import logging
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +31,7 @@ from kargo.store import interface
 log = logging.getLogger(__name__)
 
 STAGE_LABEL = "kargo.akuity.io/stage"
+LEASE_TTL = timedelta(seconds=60)
 REFRESH_ANNOTATION = "kargo.akuity.io/refresh"
 FREIGHT_HISTORY_MAX = 10
 TERMINAL = engine_mod.TERMINAL_PHASES
@@ -110,11 +115,16 @@ class PromotionReconciler:
         clock: clock_mod.Clock,
         *,
         events: EventRecorder | None = None,
+        holder: str | None = None,
+        lease_ttl: timedelta = LEASE_TTL,
     ) -> None:
         self.store = store
         self.engine = engine
         self.clock = clock
         self.events: EventRecorder = events or LogEvents()
+        # A restarted controller on the same host and work root takes its own lease back at once.
+        self.holder = holder or f"{socket.gethostname()}:{engine.work_root}"
+        self.lease_ttl = lease_ttl
 
     # 1. fetch; 2. prepare; 3. deletion / terminal; 4. run; 5. classify; 7. events on transitions
     async def reconcile(self, key: interface.ObjectKey) -> runtime.Result:
@@ -145,6 +155,46 @@ class PromotionReconciler:
         current = await self.select_current(stage)
         if current != key.name:
             return runtime.Result()
+        # Replicas: one runs a Stage's Promotion at a time (a lease), the others come back later.
+        lease = f"promotions/{key.namespace}/{stage_name}"
+        if not await self.store.try_acquire_lease(
+            lease, self.holder, self.lease_ttl.total_seconds()
+        ):
+            return runtime.Result(requeue_after=self.lease_ttl)
+        renewing = asyncio.create_task(self._renew(lease))
+        try:
+            # Re-read under the lease: another replica may have moved it on meanwhile.
+            try:
+                promo = await self.store.get("Promotion", key.namespace, key.name)
+            except errors.NotFoundError:
+                return runtime.Result()
+            if _phase(promo) in TERMINAL:
+                return runtime.Result(requeue_after=timedelta(0))
+            return await self.run(promo, stage)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(lease, self.holder)
+
+    async def _renew(self, lease: str) -> None:
+        """Keep the lease while a long step runs."""
+        while True:
+            await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+            try:
+                held = await self.store.try_acquire_lease(
+                    lease, self.holder, self.lease_ttl.total_seconds()
+                )
+            except Exception:
+                log.exception("renewing lease %s failed", lease)
+                continue
+            if not held:
+                log.warning("lost lease %s; status writes will detect any conflict", lease)
+
+    async def run(self, promo: interface.Object, stage: interface.Object) -> runtime.Result:
+        """Start (if Pending) and run the Stage's current Promotion as far as it goes now."""
+        stage_name = str(stage["metadata"]["name"])
         # Start: phase Running, Freight loaded.
         before = _phase(promo)
         if before == "Pending":

@@ -272,3 +272,18 @@ async def test_a_refresh_token_is_acknowledged(store, reconciler):
     await store.create(promo)
     await reconciler.reconcile(key("test.01a.f1"))
     assert (await status_of(store, "test.01a.f1"))["lastHandledRefresh"] == "t1"
+
+
+async def test_a_stage_leased_by_another_replica_is_left_to_it(store, reconciler):
+    await store.create(objects.stage())
+    await store.create(objects.freight("f1"))
+    await store.create(objects.promotion("test.01a.f1", [{"uses": "record"}]))
+    assert await store.try_acquire_lease("promotions/demo/test", "replica-2", 60)
+    result = await reconciler.reconcile(key("test.01a.f1"))
+    assert result == Result(requeue_after=promotions.LEASE_TTL)
+    assert (await status_of(store, "test.01a.f1")).get("phase") is None
+    await store.release_lease("promotions/demo/test", "replica-2")
+    await reconciler.reconcile(key("test.01a.f1"))
+    assert (await status_of(store, "test.01a.f1"))["phase"] == "Succeeded"
+    # the lease is released after the run, so any replica can take the next one
+    assert await store.try_acquire_lease("promotions/demo/test", "replica-2", 60)
