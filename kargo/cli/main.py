@@ -8,8 +8,9 @@ then sent as one multi-document body to `/v1beta1/resources`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import importlib
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import yaml
 
 import kargo
 from kargo import errors
-from kargo.api import kinds, manifests
+from kargo.api import kinds, lint as api_lint, manifests
 from kargo.cli import client as client_mod, printers, userconfig
 
 P = ParamSpec("P")
@@ -165,14 +166,36 @@ def _load(filenames: list[str], recursive: bool) -> list[tuple[str, dict[str, An
     return manifests.load_paths(filenames, recursive)
 
 
+_SERVER_DOC = re.compile(r"^request body: document (\d+) ")
+
+
+def _local_source(
+    problem: errors.Problem, docs: list[tuple[str, dict[str, Any]]]
+) -> errors.Problem:
+    """Name the user's file in a server-side problem ("request body: document 3" -> the file)."""
+    match = _SERVER_DOC.match(problem.file)
+    if not match or not 0 < int(match.group(1)) <= len(docs):
+        return problem
+    source = docs[int(match.group(1)) - 1][0]
+    return dataclasses.replace(problem, file=source + problem.file[match.end() - 1 :])
+
+
 def _send(op: str, filenames: list[str], recursive: bool) -> None:
     docs = _load(filenames, recursive)
     body = yaml.safe_dump_all([doc for _, doc in docs], sort_keys=False)
     method = {"create": "POST", "apply": "PUT", "delete": "DELETE"}[op]
     with client_mod.Client.from_config(userconfig.load()) as api:
-        out = api.request(
-            method, "/v1beta1/resources", content=body, headers={"Content-Type": "application/yaml"}
-        )
+        try:
+            out = api.request(
+                method,
+                "/v1beta1/resources",
+                content=body,
+                headers={"Content-Type": "application/yaml"},
+            )
+        except errors.ValidationError as err:
+            raise errors.ValidationError(
+                err.message, [_local_source(p, docs) for p in err.problems]
+            ) from None
     first_error: errors.KargoError | None = None
     for result in out.get("results", []):
         name = printers.qualified_name(
@@ -221,9 +244,8 @@ def delete(filename: FileOpt = [], recursive: RecursiveOpt = False) -> None:  # 
 @handles_errors
 def lint(filename: FileOpt = [], recursive: RecursiveOpt = False) -> None:  # noqa: B006
     """Check manifests offline: syntax, schema, and cross-object rules."""
-    lint_mod = importlib.import_module("kargo.api.lint")
     docs = _load(filename, recursive)
-    problems: list[errors.Problem] = list(lint_mod.lint(docs))
+    problems: list[errors.Problem] = list(api_lint.lint(docs))
     if problems:
         raise errors.ValidationError(f"{len(problems)} problem(s) found", problems)
     typer.echo(f"{len(docs)} document(s) OK")
@@ -348,6 +370,3 @@ def _register_server() -> None:
 
 
 _register_server()
-from kargo.cli import warehouse_cmds  # noqa: E402  (after `app`: it registers into it)
-
-warehouse_cmds.register(app)

@@ -273,10 +273,9 @@ async def handle(
     admitted, more = await _admit(docs, op, store, actor, now)
     problems.extend(more)
     if problems:
-        count = len({p.file for p in problems}) or 1
+        unique = _dedupe(problems)
         raise errors.ValidationError(
-            f"{count} of {max(len(docs), 1)} document(s) invalid; nothing was stored",
-            _dedupe(problems),
+            f"{len(unique)} problem(s) in the manifests; nothing was stored", unique
         )
     results: list[ResourceResult] = []
     for doc, existing in admitted:

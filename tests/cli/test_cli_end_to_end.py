@@ -104,6 +104,7 @@ def test_invalid_manifests_are_reported_by_file_and_line_and_nothing_is_stored(
     server_side = kargo_cli.run("create", "-f", str(orphan))
     assert server_side.returncode == 2
     assert "project 'ghost' does not exist" in server_side.stderr
+    assert f"  {orphan} (ConfigMap ghost/c): metadata.namespace:" in server_side.stderr
     assert kargo_cli.run("get", "projects").stdout == ""
 
 
