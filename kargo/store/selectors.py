@@ -2,7 +2,7 @@
 
 `parse_label_selector` turns "a=b,c!=d,e in (x,y),!f,g" into `Requirement`s; the SQL backend
 (`kargo.store.sql`) turns those into EXISTS clauses on the labels table for lists, and
-`matches` filters watch events in Python. Label keys and values are validated with the same
+`matches` / `filter_event` filter watch events in Python. Label keys and values are validated with the same
 rules Kubernetes applies (`validate_labels`), so a bad label fails at write time, not at query time.
 """
 
@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from kargo import errors
+from kargo.store import interface
 
 Operator = Literal["=", "!=", "in", "notin", "exists", "!exists"]
 
@@ -253,3 +256,32 @@ def matches(
         return True
     labels = labels_of(obj)
     return all(r.matches(labels) for r in reqs)
+
+
+def filter_event(
+    rv: int,
+    type_: interface.EventType,
+    body: str,
+    prev_labels: str | None,
+    reqs: tuple[Requirement, ...],
+    fields: Mapping[str, str],
+) -> interface.WatchEvent | None:
+    """The event a filtered watch sees for one stored event, or None. As in Kubernetes, a
+    change that makes an object start matching is ADDED and one that makes it stop is DELETED
+    (`prev_labels`: the labels before a MODIFIED event, None when they did not change)."""
+    obj = orjson.loads(body)
+    if not reqs and not fields:
+        return interface.WatchEvent(type_, obj, rv)
+    now_matches = matches(reqs, fields, obj)
+    if type_ != "MODIFIED" or prev_labels is None:
+        return interface.WatchEvent(type_, obj, rv) if now_matches else None
+    before = matches(
+        reqs, fields, {"metadata": dict(obj["metadata"], labels=orjson.loads(prev_labels))}
+    )
+    if now_matches and before:
+        return interface.WatchEvent("MODIFIED", obj, rv)
+    if now_matches:
+        return interface.WatchEvent("ADDED", obj, rv)
+    if before:
+        return interface.WatchEvent("DELETED", obj, rv)
+    return None

@@ -13,8 +13,6 @@ Object rules (merges, generation, deletion marks) are in `kargo.store.objects`; 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import functools
 import json
@@ -38,6 +36,7 @@ from kargo.store import (
     queries,
     schema,
     selectors,
+    tokens,
 )
 
 T = TypeVar("T")
@@ -98,51 +97,6 @@ class _Tx:
                 "created_at": self.now_ts,
             }
         )
-
-
-def _bad_token(token: str) -> errors.ValidationError:
-    return errors.ValidationError(
-        "",
-        [
-            errors.Problem(
-                f"invalid continue token {token[:40]!r}",
-                path="continue",
-                hint="list again from the first page (without a continue token)",
-            )
-        ],
-    )
-
-
-def _encode_token(kind: str, namespace: str, name: str, rv: str) -> str:
-    raw = json.dumps({"k": kind, "ns": namespace, "n": name, "rv": rv}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str, kind: str) -> tuple[str, str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        ns, name, rv = data["ns"], data["n"], data["rv"]
-        if data["k"] != kind or not all(isinstance(v, str) for v in (ns, name, rv)):
-            raise _bad_token(token)
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
-        raise _bad_token(token) from err
-    return ns, name, rv
-
-
-def _parse_rv(value: str) -> int:
-    if not value.isdecimal():
-        raise errors.ValidationError(
-            "",
-            [
-                errors.Problem(
-                    f"invalid resourceVersion {value[:40]!r}: expected a decimal number",
-                    path="resourceVersion",
-                    hint="use the resourceVersion of a list or of an object",
-                )
-            ],
-        )
-    return int(value)
 
 
 class SqlStore:
@@ -336,7 +290,7 @@ class SqlStore:
         after: tuple[str, str] | None = None
         token_rv: str | None = None
         if opts.continue_token:
-            ns, name, token_rv = _decode_token(opts.continue_token, kind)
+            ns, name, token_rv = tokens.decode_continue(opts.continue_token, kind)
             after = (ns, name)
 
         namespace = opts.namespace
@@ -345,7 +299,7 @@ class SqlStore:
                 return interface.ObjectList([], token_rv or await self.current_resource_version())
             namespace = fields["metadata.namespace"]
         if after is not None and namespace is not None and after[0] != namespace:
-            raise _bad_token(opts.continue_token or "")
+            raise tokens.bad_continue(opts.continue_token or "")
         stmt, params = queries.list_page(
             kind,
             namespace,
@@ -366,7 +320,7 @@ class SqlStore:
         if limit is not None and len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            token = _encode_token(kind, last[1], last[2], list_rv)
+            token = tokens.encode_continue(kind, last[1], last[2], list_rv)
         loads = objs.loads
         return interface.ObjectList(
             items=[loads(row[0]) for row in rows], resource_version=list_rv, continue_token=token
@@ -578,7 +532,7 @@ class SqlStore:
         if since is None or since == "":
             cursor = int(await self.current_resource_version())
         else:
-            cursor = _parse_rv(since)
+            cursor = tokens.parse_resource_version(since)
         namespace = opts.namespace
         if "metadata.namespace" in fields:
             namespace = fields["metadata.namespace"]
@@ -598,7 +552,7 @@ class SqlStore:
                 )
             for rv, type_, body, prev in rows:
                 cursor = rv
-                event = self._to_event(rv, type_, body, prev, reqs, fields)
+                event = selectors.filter_event(rv, type_, body, prev, reqs, fields)
                 if event is not None:
                     yield event
             if len(rows) < WATCH_BATCH:
@@ -616,31 +570,6 @@ class SqlStore:
         rows = conn.execute(q, {"cursor": cursor, "kind": kind, "ns": namespace}).all()
         state = conn.execute(queries.STATE_NOW).one()
         return rows, int(state[0]), int(state[1])
-
-    @staticmethod
-    def _to_event(
-        rv: int,
-        type_: interface.EventType,
-        body: str,
-        prev: str | None,
-        reqs: tuple[selectors.Requirement, ...],
-        fields: dict[str, str],
-    ) -> interface.WatchEvent | None:
-        obj = objs.loads(body)
-        if not reqs and not fields:
-            return interface.WatchEvent(type_, obj, rv)
-        now_matches = selectors.matches(reqs, fields, obj)
-        if type_ != "MODIFIED" or prev is None:
-            return interface.WatchEvent(type_, obj, rv) if now_matches else None
-        prev_obj = {"metadata": dict(objs.meta(obj), labels=json.loads(prev))}
-        before = selectors.matches(reqs, fields, prev_obj)
-        if now_matches and before:
-            return interface.WatchEvent("MODIFIED", obj, rv)
-        if now_matches:
-            return interface.WatchEvent("ADDED", obj, rv)
-        if before:
-            return interface.WatchEvent("DELETED", obj, rv)
-        return None
 
     async def compact(self) -> int:
         """Drop watch events past the retention window; returns how many were dropped."""
