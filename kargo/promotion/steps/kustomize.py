@@ -472,6 +472,8 @@ async def run_kustomize(work_dir: Path, directory: Path, cfg: KustomizeBuildConf
     stdout, stderr = await proc.communicate()
     if proc.returncode != 0:
         detail = stderr.decode("utf-8", "replace").strip().replace(str(work_dir) + os.sep, "")
+        if "--enable-helm" in detail and not shutil.which("helm"):
+            detail += "; inflating Helm charts needs a 'helm' binary on PATH"
         raise errors.StepError(f"kustomize build failed: {detail}")
     return stdout.decode("utf-8")
 

@@ -15,6 +15,13 @@ from kargo.promotion.steps import files, helm, jsonfile, kustomize, tomlfile, ya
 
 FAMILIES = (yaml, jsonfile, tomlfile, files, kustomize, helm)
 
+# Kargo's reference material (shared/reference beside the repository); KARGO_REFERENCE_DIR
+# overrides it, as for tests/server/quickstart.py.
+REFERENCE = Path(
+    os.environ.get("KARGO_REFERENCE_DIR")
+    or Path(__file__).resolve().parents[4] / "shared" / "reference"
+)
+
 
 def make_registry() -> registry.StepRegistry:
     """A registry holding only the file-editing families."""

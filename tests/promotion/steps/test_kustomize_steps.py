@@ -12,7 +12,7 @@ from kargo import errors
 from tests import conftest
 from tests.promotion.steps import helpers
 
-DEMO = Path("/work/shared/reference/examples/kargo-demo-gitops")
+DEMO = helpers.REFERENCE / "examples" / "kargo-demo-gitops"
 IMAGE = "public.ecr.aws/nginx/nginx"
 
 
@@ -200,3 +200,18 @@ async def test_set_image_with_a_flow_style_images_list_falls_back_to_a_round_tri
     data = YAML(typ="safe").load((tmp_path / "kustomization.yaml").read_text())
     assert data["images"] == [{"name": "app", "digest": "sha256:1"}]
     assert (tmp_path / "kustomization.yaml").read_text().startswith("# c\n")
+
+
+async def test_helm_charts_without_a_helm_binary_say_what_is_missing(tmp_path, monkeypatch):
+    kubectl = conftest.require_binary("kubectl")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/kubectl").symlink_to(kubectl)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k/kustomization.yaml").write_text(
+        "helmCharts:\n- name: x\n  repo: http://127.0.0.1:1\n  version: 1.0.0\n"
+    )
+    with pytest.raises(errors.StepError, match="needs a 'helm' binary"):
+        await helpers.run_step(
+            "kustomize-build", {"path": "k", "outPath": "o"}, helpers.make_ctx(tmp_path)
+        )

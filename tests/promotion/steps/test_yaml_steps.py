@@ -10,9 +10,10 @@ import pytest
 from kargo import errors
 from kargo.promotion import workdir
 from kargo.promotion.steps import yaml as yaml_steps
+from tests import conftest
 from tests.promotion.steps import helpers
 
-EXAMPLES = Path("/work/shared/reference/examples")
+EXAMPLES = helpers.REFERENCE / "examples"
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -118,6 +119,11 @@ def test_values_are_quoted_only_when_yaml_would_misread_them(value, rendered):
 
 def _examples() -> list[Path]:
     return sorted(p for p in EXAMPLES.rglob("*.yaml"))
+
+
+def test_kargos_example_manifests_are_there_to_measure_against():
+    if not _examples():
+        conftest.missing_component(f"Kargo's example manifests in {EXAMPLES}")
 
 
 @pytest.mark.parametrize("path", _examples(), ids=lambda p: p.name)
