@@ -2,7 +2,9 @@
 
 Each event is one `data:` line holding `{"type": "ADDED|MODIFIED|DELETED", "object": {...}}`
 (Kargo's pkg/server/watch_helpers.go). With `resourceVersion`, the stream starts right after it,
-so a list followed by a watch from the list's resourceVersion loses nothing. Without it, the
+so a list followed by a watch from the list's resourceVersion loses nothing (a resourceVersion
+older than the store's event retention ends the stream with an `ERROR` event holding a 409 in
+the one error shape: list again, as with Kubernetes' 410). Without it, the
 current objects are sent first as ADDED, then changes. A comment line is sent at the start and
 every `HEARTBEAT_SECONDS` so proxies keep the connection open. Secrets are redacted.
 """
@@ -12,20 +14,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from kargo import errors
 from kargo.server import redact
 from kargo.store import interface
 
+log = logging.getLogger("kargo.server")
 HEARTBEAT_SECONDS = 15.0
 _DONE = object()
 
 
 def _event(kind: str, obj: dict[str, Any]) -> bytes:
     payload = json.dumps({"type": kind, "object": redact.redact(obj)}, separators=(",", ":"))
+    return f"data: {payload}\n\n".encode()
+
+
+def _error_event(failure: BaseException) -> bytes:
+    """Kubernetes' watch `ERROR` event, carrying the API's one error shape."""
+    if isinstance(failure, errors.KargoError):
+        body = errors.ErrorBody.from_error(failure)
+    else:
+        log.error("watch failed", exc_info=failure)
+        body = errors.ErrorBody(
+            500, "InternalError", "watch failed; the server log has the details"
+        )
+    payload = json.dumps({"type": "ERROR", "object": body.to_dict()}, separators=(",", ":"))
     return f"data: {payload}\n\n".encode()
 
 
@@ -76,8 +94,9 @@ async def stream_events(
                 yield b": heartbeat\n\n"
                 continue
             if item is _DONE:
-                if pump.done() and pump.exception() is not None:
-                    raise pump.exception()  # type: ignore[misc]  # re-raise the watch's failure
+                failure = pump.exception() if pump.done() else None
+                if failure is not None:
+                    yield _error_event(failure)
                 return
             assert isinstance(item, interface.WatchEvent)
             if keep(item.object):

@@ -6,10 +6,13 @@ token; `app_store` is the store behind both, for arranging state directly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvicorn
 
 from kargo import clock as clock_mod, store as store_pkg
 from kargo.server import app as app_mod, auth, settings as settings_mod
@@ -72,16 +75,10 @@ class LiveApi:
         return {"Authorization": f"Bearer {self.env.token}"}
 
 
-@pytest.fixture
-async def live_api(api_env):
-    """Real HTTP (needed for Server-Sent Events: ASGITransport buffers whole responses)."""
-    import asyncio
-
-    import uvicorn
-
-    config = uvicorn.Config(
-        api_env.app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"
-    )
+@contextlib.asynccontextmanager
+async def serving(app):
+    """Serve `app` with uvicorn on a free loopback port in this event loop; yields its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=None))
     async with asyncio.timeout(10):
@@ -90,7 +87,16 @@ async def live_api(api_env):
                 task.result()
             await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveApi(f"http://127.0.0.1:{port}", api_env)
-    server.should_exit = True
-    async with asyncio.timeout(10):
-        await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(10):
+            await task
+
+
+@pytest.fixture
+async def live_api(api_env):
+    """Real HTTP (needed for Server-Sent Events: ASGITransport buffers whole responses)."""
+    async with serving(api_env.app) as url:
+        yield LiveApi(url, api_env)

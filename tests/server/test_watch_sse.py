@@ -117,3 +117,40 @@ async def test_watch_needs_a_token(live_api):
     async with httpx.AsyncClient(base_url=live_api.url) as client:
         response = await client.get("/v1beta1/projects", params={"watch": "true"})
     assert response.status_code == 401
+
+
+async def test_watch_from_a_compacted_resource_version_ends_with_an_error_event(
+    tmp_path, auth_state
+):
+    from datetime import timedelta
+
+    from kargo import store as store_pkg
+    from kargo.server import app as app_mod, auth, settings as settings_mod
+    from tests.server.conftest import serving
+
+    retention = store_pkg.EventRetention(
+        max_events=1, max_age=timedelta(hours=1), compact_every_writes=1
+    )
+    store = await store_pkg.open_store(f"sqlite:///{tmp_path / 'k.db'}", retention=retention)
+    try:
+        await store.create(PROJECT)
+        for i in range(4):
+            await store.create(_cm(f"c{i}"))
+        settings = settings_mod.Settings.from_env({}, data_dir=tmp_path, components="api")
+        app = app_mod.create_app(settings, store, auth_state=auth_state)
+        token, _ = auth.issue_token(auth_state, app.state.kargo.clock.now())
+        async with (
+            serving(app) as url,
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client,
+        ):
+            params = {"watch": "true", "resourceVersion": "1"}
+            async with client.stream(
+                "GET", "/v1beta1/projects/demo/configmaps", params=params
+            ) as response:
+                events = await _events(response.aiter_lines(), 1)
+    finally:
+        await store.close()
+    assert events[0]["type"] == "ERROR"
+    error = events[0]["object"]["error"]
+    assert error["status"] == 409
+    assert "too old" in error["message"]
