@@ -370,3 +370,6 @@ def _register_server() -> None:
 
 
 _register_server()
+from kargo.cli import warehouse_cmds  # noqa: E402  (after `app`: it registers into it)
+
+warehouse_cmds.register(app)
