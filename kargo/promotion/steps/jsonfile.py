@@ -254,8 +254,11 @@ def set_value(text: str, key: str, value: Any) -> str:
 
 
 def _quote(value: Any) -> str:
-    if isinstance(value, str):
-        return value
+    """Go's `%q` for strings and `%v` otherwise, as Kargo's json-update message writes them."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, str | int | float):
+        return json.dumps(value, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

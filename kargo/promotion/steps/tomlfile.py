@@ -116,9 +116,15 @@ def set_value(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
 
 
 def _quote(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """The value as TOML writes it (strings quoted), as Kargo's toml-update message does."""
+    try:
+        if isinstance(value, dict):
+            table = tomlkit.inline_table()
+            table.update(value)
+            return str(table.as_string())
+        return str(tomlkit.item(value).as_string())
+    except (TypeError, ValueError):
+        return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:

@@ -50,7 +50,7 @@ async def test_json_update_writes_the_file_and_reports_a_commit_message(tmp_path
         helpers.make_ctx(tmp_path),
     )
     assert (tmp_path / "c.json").read_text() == '{"image": {"tag": "2"}}\n'
-    assert result.output == {"commitMessage": "Updated c.json\n\n- image.tag: 2"}
+    assert result.output == {"commitMessage": 'Updated c.json\n\n- image.tag: "2"'}
 
 
 async def test_json_parse_extracts_outputs(tmp_path):
@@ -96,7 +96,7 @@ async def test_toml_update_keeps_comments_and_creates_tables(tmp_path):
     assert text.startswith("# top\n[server]\nport = 8080 # port\n")
     assert '[db]\nurl = "postgres://db"' in text
     assert result.output["commitMessage"] == (
-        "Updated a.toml\n\n- server.port: 8080\n- db.url: postgres://db"
+        'Updated a.toml\n\n- server.port: 8080\n- db.url: "postgres://db"'
     )
 
 
