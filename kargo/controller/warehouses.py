@@ -713,8 +713,10 @@ def register(
 ) -> WarehouseReconciler:
     """Build the WarehouseReconciler and register it on `manager` (called by `build_manager`).
 
-    Anonymous credentials (`NoCredentials`, None) are replaced by the store's Secrets."""
-    if credentials is None or isinstance(credentials, creds_mod.NoCredentials):
+    Anonymous credentials (`NoCredentials`, None, also behind the manager's redaction wrapper)
+    are replaced by the store's Secrets."""
+    inner = getattr(credentials, "inner", credentials)  # seen through a redaction wrapper
+    if inner is None or isinstance(inner, creds_mod.NoCredentials):
         credentials = default_credentials(store)
     config = config or WarehouseConfig.from_env()
     reconciler = WarehouseReconciler(

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real `kargo server` subprocess driven by the real `kargo` CLI."""
