@@ -188,8 +188,27 @@ def _plain_ok(value: str, in_flow: bool) -> bool:
     return True
 
 
+def _yaml_printable(char: str) -> bool:
+    code = ord(char)
+    if code in (0x85, 0x2028, 0x2029, 0xFEFF):  # line breaks to YAML 1.1; a BOM
+        return False
+    return (
+        0x20 <= code <= 0x7E
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
+
+
 def _double_quoted(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A YAML double-quoted scalar: JSON's escapes, plus YAML's for what YAML cannot hold raw."""
+    out = json.dumps(value, ensure_ascii=False)
+    if all(_yaml_printable(c) for c in out):
+        return out
+    return "".join(
+        c if _yaml_printable(c) else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+        for c in out
+    )
 
 
 def quote_if_necessary(value: Any) -> str:
@@ -207,7 +226,7 @@ def quote_if_necessary(value: Any) -> str:
 
 def _render_scalar(value: Any, style: str | None, in_flow: bool) -> str:
     if isinstance(value, str):
-        if style == "'" and "\n" not in value:
+        if style == "'" and all(_yaml_printable(c) for c in value):
             return "'" + value.replace("'", "''") + "'"
         if style == '"':
             return _double_quoted(value)

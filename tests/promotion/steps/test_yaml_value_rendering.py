@@ -1,0 +1,37 @@
+"""Any value yaml-update writes reads back as exactly that value, in YAML 1.1 and 1.2 readers."""
+
+from __future__ import annotations
+
+import yaml as pyyaml
+from hypothesis import given, settings, strategies as st
+from ruamel.yaml import YAML
+
+from kargo.promotion import workdir
+
+SCALARS = st.one_of(
+    st.text(max_size=30),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+STYLES = ["a:\n  b: old  # c\n", "a:\n  b: 'old'\n", 'a:\n  b: "old"\n', "a: {b: old, c: 1}\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=SCALARS, style=st.sampled_from(STYLES))
+def test_a_spliced_value_reads_back_unchanged(value, style):
+    out = workdir.edit_yaml(style, [workdir.YAMLEdit("a.b", ["a", "b"], value)])
+    assert YAML(typ="safe", pure=True).load(out)["a"]["b"] == value
+    assert pyyaml.safe_load(out)["a"]["b"] == value
+    assert out.splitlines()[0] == style.splitlines()[0] or style.startswith("a: {")
+    assert out.endswith("# c\n") == style.endswith("# c\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.text(min_size=1, max_size=12).filter(lambda k: k.strip() == k), value=SCALARS)
+def test_a_new_key_reads_back_unchanged(key, value):
+    text = "a:\n  x: 1\n"
+    out = workdir.edit_yaml(text, [workdir.YAMLEdit("a." + key, ["a", key], value)])
+    assert YAML(typ="safe", pure=True).load(out)["a"][key] == value
+    assert out.startswith(text)
