@@ -8,6 +8,7 @@ from kargo.promotion import docs, registry
 from kargo.promotion.context import StepContext, StepResult
 from tests.promotion.steps import helpers
 
+
 def test_every_registered_step_has_a_current_reference_page():
     stale = docs.stale_files(docs.builtin_registry(), docs.DEFAULT_DIR)
     assert stale == [], "run: python -m kargo.promotion.docs --write"
