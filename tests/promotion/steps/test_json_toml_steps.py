@@ -6,6 +6,7 @@ import json
 import tomllib
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from kargo import errors
 from kargo.promotion.steps import jsonfile
@@ -128,3 +129,32 @@ async def test_toml_parse_extracts_outputs(tmp_path):
         helpers.make_ctx(tmp_path),
     )
     assert result.output == {"v": "0.3.0"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+KEY_PART = st.text(alphabet="abcXYZ_-/", min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    doc=st.dictionaries(KEY_PART, JSON_VALUES, max_size=4),
+    path=st.lists(KEY_PART, min_size=1, max_size=3),
+    value=JSON_VALUES,
+    indent=st.sampled_from([None, 2, 4]),
+)
+def test_json_set_value_agrees_with_a_dict_update(doc, path, value, indent):
+    text = json.dumps(doc, indent=indent)
+    expected = json.loads(text)
+    node = expected
+    for part in path[:-1]:
+        assume(not isinstance(node.get(part), list))  # a name is no index: an error, tested above
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = value
+    assert json.loads(jsonfile.set_value(text, ".".join(path), value)) == expected
