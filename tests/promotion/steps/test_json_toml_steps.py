@@ -38,6 +38,11 @@ def test_json_edits_keep_the_rest_of_the_document_byte_for_byte():
     assert json.loads(out)["keep"] == "é"
 
 
+def test_a_name_where_an_array_index_belongs_is_terminal():
+    with pytest.raises(errors.TerminalStepError, match="'x' is not an array index"):
+        jsonfile.set_value('{"l": [1]}', "l.x", 2)
+
+
 def test_invalid_json_reports_line_and_column():
     with pytest.raises(errors.TerminalStepError, match="line 2, column"):
         jsonfile.set_value('{"a": 1,\n  oops}', "a", 2)
