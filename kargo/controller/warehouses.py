@@ -71,8 +71,9 @@ REASON_ALREADY_EXISTS = "AlreadyExists"
 REASON_CREATED = "FreightCreated"
 REASON_CREATION_FAILED = "FreightCreationFailed"
 REASON_MANUAL = "ManualPolicy"
-# A Ready=False with one of these reasons means "try again": the next reconcile rediscovers.
-RETRY_REASONS = frozenset({REASON_DISCOVERY_FAILED, REASON_CREATION_FAILED})
+# A Ready=False with one of these reasons means "try again": the next reconcile rediscovers
+# (a backoff retry, or a wake-up because credentials changed).
+RETRY_REASONS = frozenset({REASON_DISCOVERY_FAILED, REASON_CREATION_FAILED, REASON_INVALID})
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -728,4 +729,32 @@ def register(
         events=events,
     )
     manager.register("Warehouse", reconciler, concurrency=warehouse_concurrency(config))
+    manager.watch_related("Secret", CredentialsToWarehouses(store))
     return reconciler
+
+
+class CredentialsToWarehouses:
+    """A change to repository credentials wakes the Warehouses that may use them (those of the
+    Secret's project, or every project's for shared credentials), so a Warehouse that failed for
+    want of credentials retries at once instead of at its next interval."""
+
+    def __init__(self, store: interface.Store) -> None:
+        self.store = store
+
+    async def __call__(self, secret: interface.Object) -> list[interface.ObjectKey]:
+        """Keys of the Warehouses to reconcile."""
+        labels = (secret.get("metadata") or {}).get("labels") or {}
+        if labels.get(database.CRED_TYPE_LABEL) not in ("git", "image", "helm"):
+            return []
+        namespace = str((secret.get("metadata") or {}).get("namespace") or "")
+        scope = None if namespace == database.SHARED_NAMESPACE else namespace
+        keys: list[interface.ObjectKey] = []
+        token: str | None = None
+        while True:
+            page = await self.store.list(
+                "Warehouse", interface.ListOptions(namespace=scope, limit=500, continue_token=token)
+            )
+            keys.extend(runtime.key_of(w) for w in page.items)
+            token = page.continue_token
+            if not token:
+                return keys

@@ -255,3 +255,17 @@ async def test_a_slow_warehouse_never_blocks_another_under_the_manager(
     finally:
         stop.set()
         await task
+
+
+async def test_new_credentials_wake_the_warehouses_that_may_use_them(store):
+    await store.create(warehouse([{"git": {"repoURL": "https://git.example/a.git"}}]))
+    wake = warehouses.CredentialsToWarehouses(store)
+    cipher = sealing.SecretCipher(sealing.generate_key())
+    secret = sealed_secret(cipher, "g", "git", "https://git.example/a.git", "u", "p")
+    assert await wake(secret) == [KEY]
+    secret["metadata"]["namespace"] = database.SHARED_NAMESPACE
+    assert await wake(secret) == [KEY]  # shared credentials: every project's Warehouses
+    secret["metadata"]["namespace"] = "other"
+    assert await wake(secret) == []
+    secret["metadata"]["labels"] = {database.CRED_TYPE_LABEL: "generic"}
+    assert await wake(secret) == []
