@@ -299,8 +299,12 @@ class PromotionReconciler:
             p["metadata"]["name"]: p
             for p in await self.stage_promotions(namespace, stage["metadata"]["name"])
         }
-        if current and current in promos and _phase(promos[current]) not in TERMINAL:
-            return str(current)
+        if current and current in promos:
+            if _phase(promos[current]) not in TERMINAL:
+                return str(current)
+            # finished but not yet recorded (its runner died, or is about to record it):
+            # record it first, never skip its outcome; that also picks the next one
+            return await self.record_outcome(promos[current], stage)
         waiting = sorted(
             (p for p in promos.values() if _phase(p) not in TERMINAL), key=promotion_order
         )
@@ -371,27 +375,32 @@ class PromotionReconciler:
         )
         await self.record_outcome(promo)
 
-    async def record_outcome(self, promo: interface.Object) -> None:
+    async def record_outcome(
+        self, promo: interface.Object, stage: interface.Object | None = None
+    ) -> str | None:
         """Record a finished Promotion on its Stage and Freight, then pick the next one.
 
         Idempotent, keyed on the Stage still naming this Promotion as current: the Freight
         updates come first (each is idempotent), and one Stage write then sets `lastPromotion`
         and `freightHistory` and clears `currentPromotion`. A conflict anywhere raises, and the
-        retry (the terminal branch of `reconcile`) does the remaining part.
+        retry (the terminal branch of `reconcile`) does the remaining part. Returns the
+        Promotion now current on the Stage.
         """
         namespace = promo["metadata"]["namespace"]
         name = promo["metadata"]["name"]
         stage_name = str((promo.get("spec") or {}).get("stage", ""))
-        try:
-            stage = await self.store.get("Stage", namespace, stage_name)
-        except errors.NotFoundError:
-            return
+        if stage is None:
+            try:
+                stage = await self.store.get("Stage", namespace, stage_name)
+            except errors.NotFoundError:
+                return None
+        stage = copy.deepcopy(stage)
         stage_status = stage.setdefault("status", {})
         current = (stage_status.get("currentPromotion") or {}).get("name")
         if current != name:
             if not current:
-                await self.select_current(stage)
-            return
+                return await self.select_current(stage)
+            return str(current)
         status = promo.get("status") or {}
         phase = str(status.get("phase"))
         collection = status.get("freightCollection") or {}
@@ -414,7 +423,7 @@ class PromotionReconciler:
         }
         stage_status.pop("currentPromotion", None)
         stage = await self.store.update_status(stage)
-        await self.select_current(stage)
+        return await self.select_current(stage)
 
     async def update_currently_in(
         self,

@@ -62,11 +62,19 @@ async def test_promotions_created_after_start_are_run_in_order(store, running, t
             "test.01b.f2", [{"uses": "record", "config": {"markers": markers}}], freight="f2"
         )
     )
-    first = await wait_for_phase(store, "test.01a.f1", "Succeeded")
-    second = await wait_for_phase(store, "test.01b.f2", "Succeeded")
-    assert first["status"]["finishedAt"] <= second["status"]["startedAt"]
-    stage = await store.get("Stage", "demo", "test")
-    assert stage["status"]["lastPromotion"]["name"] == "test.01b.f2"
+    await wait_for_phase(store, "test.01a.f1", "Succeeded")
+    await wait_for_phase(store, "test.01b.f2", "Succeeded")
+
+    async def recorded():
+        while True:
+            status = (await store.get("Stage", "demo", "test")).get("status") or {}
+            if "currentPromotion" not in status and "lastPromotion" in status:
+                return status
+            await asyncio.sleep(0.02)
+
+    status = await asyncio.wait_for(recorded(), 30)
+    assert status["lastPromotion"]["name"] == "test.01b.f2"
+    assert [h["items"]["Warehouse/w"]["name"] for h in status["freightHistory"]] == ["f2", "f1"]
 
 
 async def test_promotions_existing_at_start_are_run(store, tmp_path):

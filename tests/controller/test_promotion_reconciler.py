@@ -287,3 +287,29 @@ async def test_a_stage_leased_by_another_replica_is_left_to_it(store, reconciler
     assert (await status_of(store, "test.01a.f1"))["phase"] == "Succeeded"
     # the lease is released after the run, so any replica can take the next one
     assert await store.try_acquire_lease("promotions/demo/test", "replica-2", 60)
+
+
+async def test_a_finished_current_promotion_is_recorded_before_the_next_is_picked(
+    store, reconciler
+):
+    """The replica that ran it died between the last status write and the Stage write."""
+    await store.create(objects.stage())
+    await store.create(objects.freight("f1"))
+    done = await store.create(objects.promotion("test.01a.f1", [{"uses": "record"}]))
+    done["status"] = {
+        "phase": "Succeeded",
+        "finishedAt": "2026-01-01T00:00:00Z",
+        "freight": {"name": "f1"},
+        "freightCollection": {"id": "x", "items": {"Warehouse/w": {"name": "f1"}}},
+    }
+    await store.update_status(done)
+    stage = await store.get("Stage", "demo", "test")
+    stage["status"] = {"currentPromotion": {"name": "test.01a.f1"}}
+    await store.update_status(stage)
+    await store.create(objects.promotion("test.01b.f1", [{"uses": "record", "as": "next"}]))
+    await reconciler.reconcile(key("test.01b.f1"))
+    stage = (await store.get("Stage", "demo", "test"))["status"]
+    assert stage["lastPromotion"]["name"] == "test.01b.f1"
+    assert [h["id"] for h in stage["freightHistory"]][-1] == "x"
+    assert "test" in (await store.get("Freight", "demo", "f1"))["status"]["currentlyIn"]
+    assert calls(reconciler) == ["next"]
