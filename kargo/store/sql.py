@@ -172,10 +172,15 @@ class SqlStore:
         try:
             return fn(*args)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
+            detail = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+            hint = "check that it is running and reachable"
+            if self._inline and "locked" in detail:
+                hint = (
+                    "another process held the write lock for longer than the busy timeout; "
+                    "run one server per SQLite file, or use PostgreSQL for several"
+                )
             raise errors.UnavailableError(
-                f"database {self._target.display} is unavailable: {type(err.orig).__name__}: "
-                f"{str(err.orig).strip().splitlines()[0] if err.orig else err}; "
-                "check that it is running and reachable"
+                f"database {self._target.display} is unavailable: {detail}; {hint}"
             ) from err
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
