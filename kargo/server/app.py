@@ -112,9 +112,17 @@ async def _read_body(request: Request, limit: int) -> str:
             f"request body is {declared} bytes, more than the {limit}-byte limit; "
             "split the manifests into several requests"
         )
-    raw = await request.body()
-    if len(raw) > limit:
-        raise errors.ValidationError(f"request body is larger than the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading as soon as the limit is passed
+        size += len(chunk)
+        if size > limit:
+            raise errors.ValidationError(
+                f"request body is larger than the {limit}-byte limit; "
+                "split the manifests into several requests"
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:

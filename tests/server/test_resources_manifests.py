@@ -31,7 +31,7 @@ async def test_apply_quickstart_creates_every_object_projects_first(api):
 async def test_reapplying_the_same_manifests_creates_nothing(api):
     await api.put("/v1beta1/resources", content=quickstart_yaml(), headers=YAML)
     again = _results(await api.put("/v1beta1/resources", content=quickstart_yaml(), headers=YAML))
-    assert "created" not in {r[2] for r in again}
+    assert {r[2] for r in again} == {"unchanged"}
 
 
 async def test_one_invalid_document_stores_nothing_and_reports_where(api):
@@ -98,3 +98,15 @@ async def test_syntax_errors_carry_line_numbers(api):
     assert response.status_code == 400
     problems = response.json()["error"]["problems"]
     assert any(p.get("line") for p in problems), problems
+
+
+async def test_oversized_bodies_are_refused_before_parsing(api_env, api):
+    limit = api_env.app.state.kargo.settings.max_body_bytes
+
+    async def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"#" * 65536
+
+    response = await api.put("/v1beta1/resources", content=chunks(), headers=YAML)
+    assert response.status_code == 400
+    assert "byte limit" in response.json()["error"]["message"]
