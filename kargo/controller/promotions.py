@@ -129,10 +129,11 @@ class PromotionReconciler:
     # 1. fetch; 2. prepare; 3. deletion / terminal; 4. run; 5. classify; 7. events on transitions
     async def reconcile(self, key: interface.ObjectKey) -> runtime.Result:
         """Bring one Promotion forward as far as it can go now."""
-        # Fetch: a Promotion that is gone needs nothing (its work dir is swept at start).
+        # Fetch: a Promotion that is gone leaves its work dir and perhaps its Stage's turn.
         try:
             promo = await self.store.get("Promotion", key.namespace, key.name)
         except errors.NotFoundError:
+            await self.forget(key)
             return runtime.Result()
         # Deletion: free the work dir and let the Stage move on.
         if (promo.get("metadata") or {}).get("deletionTimestamp"):
@@ -216,6 +217,17 @@ class PromotionReconciler:
             await self.finished(promo)
             return runtime.Result()
         return runtime.Result(requeue_after=outcome.requeue_after)
+
+    async def forget(self, key: interface.ObjectKey) -> None:
+        """A deleted Promotion: remove its work dir; a Stage it was running on moves on."""
+        workdir.remove(
+            self.engine.work_root, {"metadata": {"namespace": key.namespace, "name": key.name}}
+        )
+        page = await self.store.list("Stage", interface.ListOptions(namespace=key.namespace))
+        for stage in page.items:
+            current = ((stage.get("status") or {}).get("currentPromotion") or {}).get("name")
+            if current == key.name:
+                await self.select_current(stage)
 
     async def abort_pending(self, promo: interface.Object) -> runtime.Result:
         """End a Promotion that never started as Aborted, and let its Stage move on."""

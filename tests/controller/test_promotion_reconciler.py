@@ -313,3 +313,20 @@ async def test_a_finished_current_promotion_is_recorded_before_the_next_is_picke
     assert [h["id"] for h in stage["freightHistory"]][-1] == "x"
     assert "test" in (await store.get("Freight", "demo", "f1"))["status"]["currentlyIn"]
     assert calls(reconciler) == ["next"]
+
+
+async def test_deleting_the_running_promotion_frees_its_stage_and_work_dir(store, reconciler):
+    await store.create(objects.stage())
+    await store.create(objects.freight("f1"))
+    await store.create(objects.promotion("test.01a.f1", [{"uses": "poll", "config": {"polls": 5}}]))
+    await store.create(objects.promotion("test.01b.f1", [{"uses": "record", "as": "next"}]))
+    await reconciler.reconcile(key("test.01a.f1"))
+    work = reconciler.engine.work_root / "demo" / "test.01a.f1"
+    assert work.is_dir()
+    await store.delete("Promotion", "demo", "test.01a.f1")
+    await reconciler.reconcile(key("test.01a.f1"))
+    assert not work.exists()
+    stage = await store.get("Stage", "demo", "test")
+    assert stage["status"]["currentPromotion"]["name"] == "test.01b.f1"
+    await reconciler.reconcile(key("test.01b.f1"))
+    assert calls(reconciler)[-1] == "next"
