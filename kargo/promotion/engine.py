@@ -263,9 +263,9 @@ class _Run:
             index = int(self.status.get("currentStep") or 0)
             while index < len(self.steps):
                 await self.run_step(index, promo_vars)
-                if abort_requested(self.promo):
-                    return await self.abort()
                 index += 1
+                if index < len(self.steps) and abort_requested(self.promo):
+                    return await self.abort()
         except _Interrupted as stop:
             return Outcome(self.promo, stop.requeue_after)
         return await self.finish()

@@ -58,3 +58,11 @@ async def test_an_abort_annotation_with_another_action_is_ignored(engine):
     )
     result = await engine.run(promo, Persisted())
     assert result["status"]["phase"] == "Succeeded"
+
+
+async def test_an_abort_arriving_after_the_last_step_does_not_undo_success(engine):
+    promo = make_promotion([{"uses": "record", "as": "only"}])
+    persist = Persisted()
+    persist.annotations = dict(ABORT)
+    result = await engine.run(promo, persist)
+    assert result["status"]["phase"] == "Succeeded"
