@@ -14,10 +14,18 @@ import shutil
 from pathlib import Path
 
 from kargo import clock as clock_mod
-from kargo.controller import promotions, runtime, warehouses
+from kargo.controller import (
+    events as events_mod,
+    promotions,
+    runtime,
+    stage_promotions,
+    stages,
+    warehouses,
+)
 from kargo.credentials import interface as credentials_interface, redaction
 from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
 from kargo.store import interface
+from kargo.verification import analysis
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +82,13 @@ def build_manager(
     work_root: Path,
     services: engine_mod.EngineServices | None = None,
     events: promotions.EventRecorder | None = None,
+    analysis_runner: analysis.AnalysisRunner | None = None,
 ) -> tuple[runtime.Manager, promotions.PromotionReconciler]:
-    """The manager with every reconciler registered (not started)."""
+    """The manager with every reconciler registered (not started).
+
+    Events go to the store (`kargo get events`) unless `events` is given; verification uses the
+    web, prometheus and job providers unless `analysis_runner` is given.
+    """
     if services is None:
         services = engine_mod.EngineServices(
             credentials=credentials_interface.NoCredentials(),
@@ -87,17 +100,22 @@ def build_manager(
         services.data_store = store
     services = with_redaction(services)
     engine = engine_mod.Engine(registry, clock, services, work_root=work_root)
-    reconciler = promotions.PromotionReconciler(store, engine, clock, events=events)
+    recorder = events if events is not None else events_mod.StoreEvents(store, clock)
+    stage_reconciler, sync = stages.build(store, clock, events=recorder, runner=analysis_runner)
+    reconciler = stage_promotions.PipelinePromotionReconciler(
+        store, engine, clock, events=recorder, sync=sync
+    )
     manager = runtime.Manager(store, clock)
     manager.register("Promotion", reconciler, concurrency=promotion_concurrency())
     manager.watch_related("Stage", promotions.StageToPromotion(store))
+    stages.register(manager, stage_reconciler)
     warehouses.register(
         manager,
         store,
         clock=clock,
         work_root=work_root,
         credentials=services.credentials,
-        events=events,
+        events=recorder,
     )
     return manager, reconciler
 
