@@ -233,11 +233,75 @@ def create(filename: FileOpt = [], recursive: RecursiveOpt = False) -> None:  # 
     _send("create", filename, recursive)
 
 
-@app.command()
+delete_app = typer.Typer(
+    help="Delete the resources named in manifests (-f), or one resource by name.",
+    invoke_without_command=True,
+)
+app.add_typer(delete_app, name="delete")
+
+
+@delete_app.callback()
 @handles_errors
-def delete(filename: FileOpt = [], recursive: RecursiveOpt = False) -> None:  # noqa: B006
-    """Delete the resources named in the manifests."""
+def delete(
+    ctx: typer.Context,
+    filename: FileOpt = [],  # noqa: B006
+    recursive: RecursiveOpt = False,
+) -> None:
+    """Delete the resources named in the manifests (`-f`), or one resource by name."""
+    if ctx.invoked_subcommand is not None:
+        if filename:
+            raise errors.ValidationError("-f cannot be combined with a subcommand")
+        return
     _send("delete", filename, recursive)
+
+
+def _delete_one(kind: str, name: str, project: str | None) -> None:
+    info = kinds.lookup(kind)
+    config = userconfig.load()
+    _, item_path = _paths(info, project or config.project)
+    assert item_path is not None
+    with client_mod.Client.from_config(config) as api:
+        out = api.request("DELETE", f"{item_path}/{name}")
+    shown = printers.qualified_name(
+        {"kind": info.kind, "apiVersion": info.api_version, "metadata": {"name": out["name"]}}
+    )
+    typer.echo(f"{shown} {out['result']}")
+
+
+NameArg = Annotated[str, typer.Argument(help="name")]
+ProjectOpt = Annotated[
+    str | None, typer.Option(help="project (default: `kargo config get-project`)")
+]
+
+
+@delete_app.command("project")
+@handles_errors
+def delete_project(name: NameArg) -> None:
+    """Delete a Project and everything in it."""
+    _delete_one("Project", name, None)
+
+
+@delete_app.command("stage")
+@handles_errors
+def delete_stage(name: NameArg, project: ProjectOpt = None) -> None:
+    """Delete a Stage."""
+    _delete_one("Stage", name, project)
+
+
+@delete_app.command("warehouse")
+@handles_errors
+def delete_warehouse(name: NameArg, project: ProjectOpt = None) -> None:
+    """Delete a Warehouse."""
+    _delete_one("Warehouse", name, project)
+
+
+@delete_app.command("freight")
+@handles_errors
+def delete_freight(
+    name: Annotated[str, typer.Argument(help="Freight name or alias")], project: ProjectOpt = None
+) -> None:
+    """Delete Freight (refused while a Stage uses it)."""
+    _delete_one("Freight", name, project)
 
 
 @app.command()

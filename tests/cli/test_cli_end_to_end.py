@@ -115,6 +115,11 @@ def test_stdin_manifests_and_create_conflicts(kargo_server, kargo_cli):
     again = kargo_cli.run("create", "-f", "-", stdin=project)
     assert again.returncode == 4
     assert "already exists" in again.stderr.lower()
+    deleted = kargo_cli.run("delete", "project", "from-stdin")
+    assert deleted.stdout == "project.kargo.akuity.io/from-stdin deleted\n", deleted.stderr
+    twice = kargo_cli.run("delete", "project", "from-stdin")
+    assert twice.returncode == 3
+    assert "not found" in twice.stderr
 
 
 def test_without_a_token_the_api_says_401_and_the_cli_says_how_to_log_in(kargo_server, kargo_cli):
