@@ -84,6 +84,17 @@ class World:
 
     async def project(self):
         await self.store.create({"apiVersion": API, "kind": "Project", "metadata": {"name": NS}})
+        await self.warehouse()
+
+    async def warehouse(self, name="w"):
+        await self.store.create(
+            {
+                "apiVersion": API,
+                "kind": "Warehouse",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"subscriptions": [{"image": {"repoURL": "ghcr.io/acme/app"}}]},
+            }
+        )
 
     async def policies(self, *policies):
         await self.store.create(

@@ -111,6 +111,14 @@ class PromotionPolicy(KargoModel):
     stage_selector: PromotionPolicySelector | None = None
     auto_promotion_enabled: bool | None = None
     auto_rollback: AutoRollback | None = None
+    freight_filter: str | None = Field(
+        default=None,
+        description=(
+            "our extension (not in Kargo): an expression over the Freight (`freight`, "
+            "`ctx.project`, `ctx.stage`, `semverParse`) that must be true for auto-promotion "
+            'to promote it, e.g. ${{ !any(freight.images, {#.tag contains "-"}) }}'
+        ),
+    )
 
     @model_validator(mode="after")
     def _stage_xor_selector(self) -> PromotionPolicy:
