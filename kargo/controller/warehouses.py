@@ -623,18 +623,24 @@ class WarehouseReconciler:
     ) -> None:
         if status == old_status:
             return
-        out = {
-            "apiVersion": warehouse.get("apiVersion"),
-            "kind": "Warehouse",
-            "metadata": dict(warehouse["metadata"]),
-            "status": status,
-        }
-        out["spec"] = warehouse.get("spec")
+        out = copy.deepcopy(warehouse)
+        out["status"] = status
         try:
-            await self.store.update_status(out)
+            try:
+                await self.store.update_status(out)
+            except errors.ConflictError:
+                # The status is ours alone: write it over the newer object (a refresh or spec
+                # change made meanwhile is noticed by the reconcile that change triggers).
+                fresh = await self.store.get(
+                    "Warehouse", out["metadata"]["namespace"], out["metadata"]["name"]
+                )
+                fresh["status"] = status
+                await self.store.update_status(fresh)
+        except errors.NotFoundError:
+            return  # deleted meanwhile
         except Exception:
             if failure is None:
-                raise  # ConflictError -> retried with backoff on a fresh read
+                raise  # retried with backoff on a fresh read
             log.warning(
                 "writing status of Warehouse %s/%s failed after: %s",
                 warehouse["metadata"].get("namespace"),

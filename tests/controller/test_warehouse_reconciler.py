@@ -351,3 +351,38 @@ async def test_generic_subscription_is_stalled_with_a_clear_message(store, recon
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSubscription")
     assert "myType" in ready["message"]
     assert result.requeue_after == timedelta(minutes=5)
+
+
+class RefreshDuringDiscovery:
+    """A credentials provider that refreshes the Warehouse while its discovery runs."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.done = False
+
+    async def get(self, project, cred_type, repo_url):
+        if not self.done:
+            self.done = True
+            w = await self.store.get("Warehouse", NS, "w")
+            w["metadata"].setdefault("annotations", {})[warehouses.REFRESH_ANNOTATION] = "mid"
+            await self.store.update(w)
+        return None
+
+
+async def test_a_refresh_during_discovery_keeps_the_result_and_triggers_another_pass(
+    store, clock, events, tmp_path, image_repo
+):
+    image_url, _ = image_repo
+    provider = RefreshDuringDiscovery(store)
+    reconciler = make_reconciler(store, clock, events, tmp_path, credentials=provider)
+    await store.create(warehouse([{"image": {"repoURL": image_url}}]))
+
+    await reconciler.reconcile(KEY)  # the status write meets a newer resourceVersion
+
+    w = await store.get("Warehouse", NS, "w")
+    assert w["status"]["lastFreightID"]
+    assert "lastHandledRefresh" not in w["status"]
+    await reconciler.reconcile(KEY)
+    w = await store.get("Warehouse", NS, "w")
+    assert w["status"]["lastHandledRefresh"] == "mid"
+    assert reconciler.discoveries == 2
