@@ -269,3 +269,22 @@ async def test_new_credentials_wake_the_warehouses_that_may_use_them(store):
     assert await wake(secret) == []
     secret["metadata"]["labels"] = {database.CRED_TYPE_LABEL: "generic"}
     assert await wake(secret) == []
+
+
+def test_server_settings_come_from_the_environment_and_bad_values_say_how_to_fix_them():
+    config = warehouses.WarehouseConfig.from_env(
+        {
+            "KARGO_MIN_WAREHOUSE_INTERVAL": "5m0s",
+            "KARGO_PLAIN_HTTP_REGISTRIES": "reg.local:5000, other:80",
+            "KARGO_REGISTRY_RATE_LIMIT": "2.5",
+            "MAX_CONCURRENT_WAREHOUSE_RECONCILES": "8",
+        }
+    )
+    assert config.min_interval == timedelta(minutes=5)
+    assert config.plain_http_registries == frozenset({"reg.local:5000", "other:80"})
+    assert config.registry_rate_limit == 2.5
+    assert warehouses.warehouse_concurrency(config) == 8
+    with pytest.raises(errors.ValidationError, match="use e.g. 5m0s"):
+        warehouses.WarehouseConfig.from_env({"KARGO_MIN_WAREHOUSE_INTERVAL": "soon"})
+    with pytest.raises(errors.ValidationError, match="positive"):
+        warehouses.WarehouseConfig.from_env({"KARGO_REGISTRY_RATE_LIMIT": "-1"})

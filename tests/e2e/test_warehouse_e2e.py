@@ -150,8 +150,23 @@ def test_credentials_warehouse_refresh_and_freight_through_the_cli(
             assert canary not in text
 
 
-def test_refresh_of_an_unknown_warehouse_says_how_to_find_the_right_one(server, kargo_cli):
+def test_refresh_reports_an_unknown_project_and_a_warehouse_that_cannot_discover(
+    server, kargo_cli, git_down_url, tmp_path
+):
     kargo_cli.login(server.url)
     result = kargo_cli.run("refresh", "warehouse", "nope", "--project", "missing")
     assert result.returncode == 3
     assert "project 'missing' not found" in result.stderr
+
+    files = tmp_path / "down.yaml"
+    files.write_text(manifests("127.0.0.1:1/none/app", git_down_url))
+    assert kargo_cli.run("apply", "-f", str(files)).returncode == 0
+    result = kargo_cli.run(
+        "refresh", "warehouse", "app", "--project", PROJECT, "--wait", "--timeout", "120"
+    )
+    assert result.returncode == 8, (result.stdout, result.stderr)
+    assert "DiscoveryFailed" in result.stderr
+    assert git_down_url in result.stderr
+    table = kargo_cli.run("get", "warehouses", "--project", PROJECT).stdout
+    assert "False" in table
+    assert "DiscoveryFailed" in table
