@@ -373,6 +373,9 @@ def get(
     no_headers: Annotated[bool, typer.Option("--no-headers", help="omit table headers")] = False,
 ) -> None:
     """Display one or many resources."""
+    if resource.strip().lower() in pipeline_cmds.EVENT_WORDS:
+        pipeline_cmds.get_events(project, output, no_headers, name)
+        return
     try:
         info = kinds.lookup(resource)
     except errors.KargoError:
@@ -437,3 +440,9 @@ _register_server()
 from kargo.cli import warehouse_cmds  # noqa: E402  (after `app`: it registers into it)
 
 warehouse_cmds.register(app)
+from kargo.cli import quickstart_cmd  # noqa: E402  (after `app`)
+
+app.add_typer(quickstart_cmd.app, name="quickstart")
+from kargo.cli import pipeline_cmds  # noqa: E402  (after `app`: it registers into it)
+
+pipeline_cmds.register(app)
