@@ -31,6 +31,7 @@ from kargo.server import (
     deps,
     http_errors,
     objects,
+    preview_routes,
     resources,
     settings as settings_mod,
     warehouse_routes,
@@ -258,4 +259,5 @@ def create_app(
     objects.install(app)
     credentials_routes.install(app)
     warehouse_routes.install(app)
+    preview_routes.install(app)
     return app
