@@ -446,3 +446,6 @@ app.add_typer(quickstart_cmd.app, name="quickstart")
 from kargo.cli import pipeline_cmds  # noqa: E402  (after `app`: it registers into it)
 
 pipeline_cmds.register(app)
+from kargo.cli import preview_cmds  # noqa: E402  (after `app`: it registers into it)
+
+preview_cmds.register(app)

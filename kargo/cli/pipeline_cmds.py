@@ -21,7 +21,7 @@ import typer
 import yaml
 
 from kargo import errors
-from kargo.cli import client as client_mod, userconfig
+from kargo.cli import client as client_mod, preview_cmds, userconfig
 
 WAIT_POLL_SECONDS = 0.3
 DEFAULT_WAIT_SECONDS = 600.0
@@ -73,9 +73,26 @@ def promote(
     ),
     name: Annotated[str | None, typer.Option(help="a Promotion (with --abort)")] = None,
     abort: Annotated[bool, typer.Option("--abort", help="abort the Promotion --name")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="show the diff it would push; promote nothing"),
+    ] = False,
 ) -> None:
     """Promote Freight to a Stage (or downstream of one), or abort a Promotion."""
     try:
+        if dry_run:
+            preview_cmds.dry_run_promote(
+                project,
+                stage=stage,
+                freight=freight,
+                freight_alias=freight_alias,
+                warehouse=warehouse,
+                downstream_from=downstream_from,
+                wait=wait,
+                name=name,
+                abort=abort,
+            )
+            return
         _promote(
             _project(project),
             freight,

@@ -9,7 +9,8 @@ diff (coloured by rich when stdout is a terminal, byte for byte otherwise), then
 how each went. Warnings (Freight not yet available to the Stage) go to stderr. The command
 exits 0 when the promotion would succeed, else with the step-failure code (7) after printing.
 
-`kargo promote --dry-run` uses `request_preview` and `show_preview` from here.
+`kargo promote --dry-run ...` (`kargo.cli.pipeline_cmds`) calls `dry_run_promote`, which prints
+the same.
 `register(app)` adds the command to the `kargo` app (`kargo.cli.main`).
 """
 
@@ -130,6 +131,34 @@ def _show_human(body: dict[str, Any]) -> None:
             line += f" - {step['message']}"
         typer.echo(line)
     typer.echo(f"result: {body.get('phase', '')}")
+
+
+def dry_run_promote(
+    project: str | None,
+    *,
+    stage: str | None,
+    freight: str | None,
+    freight_alias: str | None,
+    warehouse: str | None,
+    downstream_from: str | None = None,
+    wait: bool = False,
+    name: str | None = None,
+    abort: bool = False,
+    output: str | None = None,
+) -> None:
+    """`kargo promote --dry-run`: the preview of promoting to `--stage`; raises KargoError."""
+    if downstream_from or abort or name or wait:
+        raise errors.ValidationError(
+            "--dry-run previews one promotion: use it with --stage and one of --freight, "
+            "--freight-alias or --warehouse (not with --downstream-from, --name, --abort or "
+            "--wait)"
+        )
+    if not stage:
+        raise errors.ValidationError("--dry-run needs --stage: the Stage to preview")
+    body = request_preview(
+        project, stage, freight=freight, freight_alias=freight_alias, warehouse=warehouse
+    )
+    show_preview(body, output)
 
 
 def preview(
