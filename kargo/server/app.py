@@ -31,6 +31,7 @@ from kargo.server import (
     deps,
     http_errors,
     objects,
+    pipeline_routes,
     preview_routes,
     resources,
     settings as settings_mod,
@@ -260,4 +261,5 @@ def create_app(
     credentials_routes.install(app)
     warehouse_routes.install(app)
     preview_routes.install(app)
+    pipeline_routes.install(app)
     return app
