@@ -30,11 +30,14 @@ import asyncio
 import copy
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from kargo import clock as clock_mod, errors
 from kargo.api import admission, freight_id as freight_id_mod
@@ -296,6 +299,7 @@ class WarehouseReconciler:
         self.events: promotions.EventRecorder = events or promotions.LogEvents()
         self._registry_sleep = registry_sleep or clock.sleep
         self.discoveries = 0  # how many times discovery ran (tests, metrics)
+        self._ssl_contexts: dict[bool, ssl.SSLContext] = {}
 
     # 1. fetch; 2. prepare status; 3. deletion / skip; 4. discover + freight; 5. classify;
     # 6. write status when changed; 7. events on transitions.
@@ -531,6 +535,14 @@ class WarehouseReconciler:
     ) -> creds_mod.Credentials | None:
         return await self.credentials.get(namespace, kind, url)
 
+    def _ssl(self, insecure: bool) -> ssl.SSLContext:
+        """One TLS context per setting, reused: loading the CA bundle costs ~60 ms a time."""
+        context = self._ssl_contexts.get(insecure)
+        if context is None:
+            context = httpx.create_ssl_context(verify=not insecure)
+            self._ssl_contexts[insecure] = context
+        return context
+
     def _registry_client(
         self, host: str, credentials: creds_mod.Credentials | None, insecure: bool
     ) -> registry.RegistryClient:
@@ -538,6 +550,7 @@ class WarehouseReconciler:
         return registry.RegistryClient(
             host,
             credentials,
+            transport=httpx.AsyncHTTPTransport(verify=self._ssl(insecure)),
             plain_http_registries=cfg.plain_http_registries,
             rate_limit_per_s=cfg.registry_rate_limit,
             insecure_skip_tls_verify=insecure,
@@ -599,9 +612,14 @@ class WarehouseReconciler:
                     inner, cache=self.cache, registry_client=client, credentials=credentials
                 )
         else:
-            versions = await charts.discover_charts(
-                inner, cache=self.cache, credentials=credentials
-            )
+            async with httpx.AsyncClient(
+                verify=self._ssl(insecure),
+                timeout=self.config.registry_timeout,
+                follow_redirects=True,
+            ) as http:
+                versions = await charts.discover_charts(
+                    inner, cache=self.cache, http_client=http, credentials=credentials
+                )
         entry: dict[str, Any] = {"repoURL": url}
         if inner.get("name"):
             entry["name"] = inner["name"]
