@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -189,7 +190,8 @@ async def list_objects(
         meta["continue"] = page.continue_token
     if page.remaining is not None:
         meta["remainingItemCount"] = page.remaining
-    return JSONResponse(body)
+    # orjson: a 100-item page encodes several times faster than with the json module.
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def find_object(
