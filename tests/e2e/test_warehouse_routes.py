@@ -209,3 +209,15 @@ def test_the_secrets_key_is_generated_once_with_mode_0600(tmp_path):
     assert credentials_routes.secrets_key(settings, env={}) == key
     assert (tmp_path / "secrets.key").stat().st_mode & 0o777 == 0o600
     assert credentials_routes.secrets_key(settings, env={"KARGO_SECRETS_KEY": "k"}) == "k"
+
+
+async def test_shared_repo_credentials_live_in_the_shared_namespace(env):
+    client, _, raw = env
+    body = {"name": "all", "type": "helm", "repoURL": CHART, "password": CANARY}
+    created = await client.post("/v1beta1/shared/repo-credentials", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["metadata"]["namespace"] == "kargo-shared-resources"
+    listed = await client.get("/v1beta1/shared/repo-credentials")
+    assert [s["metadata"]["name"] for s in listed.json()["items"]] == ["all"]
+    assert CANARY not in listed.text
+    assert CANARY not in json.dumps(await raw.get("Secret", "kargo-shared-resources", "all"))
