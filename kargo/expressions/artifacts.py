@@ -267,4 +267,5 @@ def artifact_struct(ref: Mapping[str, Any]) -> GoStruct:
             "Metadata": dict(metadata) if isinstance(metadata, Mapping) else {},
         },
         ARTIFACT_FIELDS,
+        omitempty=False,  # a Go struct without json tags writes every field
     )

@@ -46,10 +46,18 @@ class ExprObject:
 class GoStruct(ExprObject):
     """A read-only struct: Go field names for expressions, JSON keys for output."""
 
-    def __init__(self, type_name: str, fields: Mapping[str, Any], json_keys: Mapping[str, str]):
+    def __init__(
+        self,
+        type_name: str,
+        fields: Mapping[str, Any],
+        json_keys: Mapping[str, str],
+        *,
+        omitempty: bool = True,
+    ) -> None:
         self._type = type_name
         self._fields = dict(fields)
         self._json_keys = dict(json_keys)
+        self._omitempty = omitempty
 
     def expr_type(self) -> str:
         return self._type
@@ -72,7 +80,7 @@ class GoStruct(ExprObject):
         out: dict[str, Any] = {}
         for go, key in self._json_keys.items():
             value = self._fields.get(go)
-            if value is None or value == "" or value == {}:
+            if self._omitempty and (value is None or value == "" or value == {}):
                 continue  # Kargo's structs tag these fields `omitempty`
             out[key] = value
         return out

@@ -193,6 +193,16 @@ def test_artifact_objects_render_as_kargo_json_in_templates():
         "annotations": {"k": "v"},
     }
     assert templates.evaluate_template("${{ semverParse('1.2.3').IncMinor() }}", env) == "1.3.0"
+    assert templates.evaluate_template("${{ artifactFrom('cfg') }}", env) == {
+        "ArtifactType": "blob",
+        "SubscriptionName": "cfg",
+        "Version": "v9",
+        "Metadata": {"x": 1},
+    }
+    assert templates.evaluate_template("${{ warehouse('w1') }}", env) == {
+        "kind": "Warehouse",
+        "name": "w1",
+    }
 
 
 def test_commit_from_with_two_subscribing_warehouses_is_ambiguous():
