@@ -71,8 +71,9 @@ def git(args: list[str], cwd: Path) -> str:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether 127.0.0.1:`port` can be bound now."""
+    """Whether 127.0.0.1:`port` can be bound now by a server (which sets SO_REUSEADDR)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
