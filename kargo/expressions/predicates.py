@@ -88,11 +88,11 @@ def p_find(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> Any:
     return None
 
 
-def p_find_index(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> int:
+def p_find_index(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> int | None:
     for i, x in enumerate(_items("findIndex", coll)):
         if _bool("findIndex", preds[0](x, i)):
             return i
-    return -1
+    return None  # expr pushes nil when nothing matches
 
 
 def p_find_last(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> Any:
@@ -103,12 +103,12 @@ def p_find_last(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> 
     return None
 
 
-def p_find_last_index(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> int:
+def p_find_last_index(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> int | None:
     items = _items("findLastIndex", coll)
     for i in range(len(items) - 1, -1, -1):
         if _bool("findLastIndex", preds[0](items[i], i)):
             return i
-    return -1
+    return None  # expr pushes nil when nothing matches
 
 
 def p_group_by(rt: Runtime, coll: Any, preds: list[Pred], extra: list[Any]) -> dict[Any, Any]:

@@ -123,6 +123,8 @@ def run(source: str):
         ("findIndex(xs, # == 2)", 2),
         ("findLast(xs, # > 1)", 2),
         ("findLastIndex(xs, # > 1)", 2),
+        ("findIndex(xs, # > 10)", None),
+        ("findLastIndex(xs, # > 10)", None),
         ("reduce(['a', 'b'], #acc + #)", "ab"),
         ("bitand(12, 10)", 8),
         ("bitor(12, 10)", 14),
