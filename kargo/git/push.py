@@ -177,8 +177,11 @@ class PushCoordinator:
             if r.future is not None and not r.future.done():
                 r.future.set_exception(RuntimeError("push finished without a result"))
 
-    async def _remote_tip(self, req: PushRequest) -> str | None:
+    async def _remote_tip(self, req: PushRequest, *, fetch: bool) -> str | None:
+        """The branch's commit on the remote; without `fetch`, as the mirror last saw it."""
         mirror, branch = req.mirror, req.branch
+        if not fetch:
+            return await mirror.rev_parse(mirrors.HEADS + branch)
         refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
         try:
             await mirror.fetch(req.credentials, [refspec], prune=False)
@@ -194,7 +197,9 @@ class PushCoordinator:
         live = list(batch)
         attempts = max(r.max_attempts for r in batch)
         for attempt in range(1, attempts + 1):
-            remote = await self._remote_tip(lead)
+            # optimistic first attempt: git-clone has just fetched, so the mirror's view of the
+            # branch is usually current; a rejected push fetches and integrates again
+            remote = await self._remote_tip(lead, fetch=attempt > 1)
             tip = remote
             results: dict[int, str] = {}
             for req in list(live):
