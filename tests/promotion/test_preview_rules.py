@@ -4,6 +4,7 @@ store a preview's steps see refuses writes."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from tests.e2e.test_quickstart_template_engine import (
     remote_refs,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
+
+NOTES = b"promoted\n"
+NOTES_BLOB = hashlib.sha1(b"blob %d\0" % len(NOTES) + NOTES, usedforsecurity=False).hexdigest()[:7]
 
 
 class AnyConfig(BaseModel):
@@ -132,3 +136,40 @@ async def test_the_store_a_preview_hands_to_steps_refuses_every_write(world):
         with pytest.raises(errors.PermissionDeniedError, match="a promotion preview changes"):
             await attempt
     assert await world.store.get("Stage", PROJECT, "test") == stage
+
+
+async def test_a_push_to_a_generated_branch_shows_the_diff_against_the_checked_out_commit(
+    world, git_server
+):
+    shown = await _preview_of(
+        world,
+        [
+            {
+                "uses": "git-clone",
+                "config": {
+                    "repoURL": git_server.url(REPO),
+                    "checkout": [{"branch": "main", "path": "./src"}],
+                },
+            },
+            {
+                "uses": "file-write",
+                "config": {"path": "./src/NOTES.md", "contents": "promoted\n"},
+            },
+            {"uses": "git-commit", "config": {"path": "./src", "message": "notes"}},
+            {"uses": "git-push", "config": {"path": "./src", "generateTargetBranch": True}},
+        ],
+    )
+    assert shown.phase == "Succeeded", shown.steps
+    [repo] = shown.repositories
+    assert repo.branch == f"kargo/promotion/{shown.promotion}"
+    assert repo.new_branch
+    # only the new file: the branch starts from main as checked out, not from nothing
+    assert repo.diff == (
+        "diff --git a/NOTES.md b/NOTES.md\n"
+        "new file mode 100644\n"
+        f"index 0000000..{NOTES_BLOB}\n"
+        "--- /dev/null\n"
+        "+++ b/NOTES.md\n"
+        "@@ -0,0 +1 @@\n"
+        "+promoted\n"
+    )
