@@ -75,6 +75,7 @@ class _Settings:
     exclude: list[Callable[[str], bool]] = field(default_factory=list)
     since: datetime | None = None
     limit: int = DEFAULT_LIMIT
+    insecure_skip_tls_verify: bool = False
 
     @property
     def filters_paths(self) -> bool:
@@ -152,6 +153,7 @@ def _settings(sub: dict[str, Any]) -> _Settings:
         exclude=[_path_selector(url, "excludePaths", p) for p in spec.get("excludePaths") or []],
         since=since,
         limit=limit,
+        insecure_skip_tls_verify=spec.get("insecureSkipTLSVerify") is True,
     )
 
 
@@ -409,6 +411,8 @@ async def discover_commits(
     s = _settings(sub)
     mirror = mirrors_cache.get(s.repo_url)
     try:
+        if s.insecure_skip_tls_verify:
+            await mirror.skip_tls_verify()
         observed, branch = await _observe(s, mirror, credentials)
         if (
             previous

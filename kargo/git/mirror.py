@@ -89,6 +89,7 @@ async def ls_remote_refs(
     patterns: Sequence[str] = (),
     *,
     timeout: float = 60.0,
+    insecure_skip_tls_verify: bool = False,
 ) -> RemoteRefs:
     """One `git ls-remote --symref` against `url` (patterns narrow it server-side)."""
     clean, from_url = split_userinfo(url)
@@ -96,6 +97,7 @@ async def ls_remote_refs(
         ["ls-remote", "--symref", clean, *patterns],
         cwd=None,
         credentials=credentials or from_url,
+        env={"GIT_SSL_NO_VERIFY": "true"} if insecure_skip_tls_verify else None,
         timeout=timeout,
         url=clean,
     )
@@ -124,6 +126,18 @@ class Mirror:
         self.default_branch: str | None = None  # remote HEAD's branch, learnt once
         self._full_requests = 0
         self._full_covered = 0
+        self.insecure_skip_tls_verify = False  # set by skip_tls_verify(); then for every user
+
+    async def skip_tls_verify(self) -> None:
+        """Accept any TLS certificate from this remote (insecureSkipTLSVerify), from now on.
+
+        Written to the mirror's config so worktrees (lazy blob fetches, tag pushes) follow it."""
+        if self.insecure_skip_tls_verify:
+            return
+        async with self.lock:
+            await self.ensure()
+            await self.git(["config", "http.sslVerify", "false"])
+        self.insecure_skip_tls_verify = True
 
     def credentials(self, given: cli.GitCredentials | None) -> cli.GitCredentials | None:
         """Credentials to use: those given, else any that came in the URL's userinfo."""
@@ -142,6 +156,7 @@ class Mirror:
             args,
             cwd=self.path,
             credentials=self.credentials(credentials),
+            env={"GIT_SSL_NO_VERIFY": "true"} if self.insecure_skip_tls_verify else None,
             check=check,
             timeout=timeout,
             url=self.url,
@@ -260,7 +275,12 @@ class Mirror:
         self, credentials: cli.GitCredentials | None = None, patterns: Sequence[str] = ()
     ) -> RemoteRefs:
         """`git ls-remote --symref` of this mirror's remote."""
-        return await ls_remote_refs(self.url, self.credentials(credentials), patterns)
+        return await ls_remote_refs(
+            self.url,
+            self.credentials(credentials),
+            patterns,
+            insecure_skip_tls_verify=self.insecure_skip_tls_verify,
+        )
 
 
 class MirrorCache:

@@ -331,6 +331,8 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     mirror = _mirror_cache(ctx).get(cfg.repo_url)
     outputs: dict[str, str] = {}
     try:
+        if cfg.insecure_skip_tls_verify:
+            await mirror.skip_tls_verify()
         pruning = mirror.fetches == 0  # forget worktrees of deleted work dirs, once per mirror
         await mirror.fetch(credentials)
         if pruning:
