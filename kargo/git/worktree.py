@@ -172,13 +172,16 @@ async def add(
     if path.exists():
         path.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
-    await mirror.git(["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit])
+    try:
+        await _add(mirror, path, commit, credentials, sparse)
+    except cli.GitError:
+        # leave nothing half-made behind, so a retry of the step can use the same path
+        await asyncio.to_thread(shutil.rmtree, path, True)
+        await mirror.git(["worktree", "prune"], check=False)
+        raise
     write_checkout(path, checkout)
     if signing_key:
         write_signing_key(path, signing_key)
-    if sparse:
-        await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
-    await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
     if recurse_submodules:
         await run(
             path,
@@ -186,6 +189,22 @@ async def add(
             credentials,
             url=mirror.url,
         )
+
+
+async def _add(
+    mirror: mirrors.Mirror,
+    path: Path,
+    commit: str,
+    credentials: cli.GitCredentials | None,
+    sparse: Sequence[str],
+) -> None:
+    if sparse:  # sparse patterns must be in place before any file is checked out
+        args = ["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit]
+        await mirror.git(args, credentials)
+        await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
+        await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
+    else:
+        await mirror.git(["worktree", "add", "--quiet", "--detach", str(path), commit], credentials)
 
 
 async def clear(worktree: Path) -> None:

@@ -333,7 +333,8 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     try:
         if cfg.insecure_skip_tls_verify:
             await mirror.skip_tls_verify()
-        pruning = mirror.fetches == 0  # forget worktrees of deleted work dirs, once per mirror
+        # now and then, forget worktrees whose promotion work dirs were deleted
+        pruning = mirror.fetches % 50 == 0
         await mirror.fetch(credentials)
         if pruning:
             await mirror.git(["worktree", "prune"])

@@ -374,3 +374,14 @@ def test_commit_urls_follow_the_provider_layout():
         steps.commit_url("https://u:p@bitbucket.org/a/b.git", "abc")
         == "https://bitbucket.org/a/b/commits/abc"
     )
+
+
+async def test_a_failed_clone_leaves_the_path_free_for_a_retry(
+    tmp_path, repo, services, git_server
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    with pytest.raises(errors.StepError):
+        await steps.git_clone(ctx, clone_cfg(repo, commit="0" * 40))
+    assert not (ctx.work_dir / "out").exists()
+    result = await steps.git_clone(ctx, clone_cfg(repo))
+    assert result.output == {"commits": {"out": git_server.branch_head("gitops")}}
