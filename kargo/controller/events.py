@@ -14,6 +14,7 @@ Every promotion, approval, rejection, verification and abort is recorded as a na
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 EVENT_KIND = "Event"
 ACTOR_ANNOTATION = "event.kargo.akuity.io/actor"
 CREATE_ACTOR_ANNOTATION = "kargo.akuity.io/create-actor"
+ABORT_ANNOTATION = "kargo.akuity.io/abort"
 CONTROLLER_ACTOR = "controller:kargo"
 MAX_NAME = 253
 
@@ -70,10 +72,18 @@ def build_event(
     }
 
 
-def default_actor(obj: interface.Object) -> str:
-    """Who an event about `obj` is attributed to when the caller does not say: the creator of a
-    Promotion (`kargo.akuity.io/create-actor`), else the controller."""
+def default_actor(obj: interface.Object, reason: str = "") -> str:
+    """Who an event about `obj` is attributed to when the caller does not say: for an abort,
+    whoever asked for it (`kargo.akuity.io/abort`); else the creator of a Promotion
+    (`kargo.akuity.io/create-actor`); else the controller."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if reason.endswith("Aborted") and annotations.get(ABORT_ANNOTATION):
+        try:
+            request = json.loads(str(annotations[ABORT_ANNOTATION]))
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and request.get("actor"):
+            return str(request["actor"])
     return str(annotations.get(CREATE_ACTOR_ANNOTATION) or CONTROLLER_ACTOR)
 
 
@@ -88,7 +98,7 @@ async def record_event(
     actor: str | None = None,
 ) -> interface.Object | None:
     """Store one Event about a namespaced object (cluster-scoped objects are only logged)."""
-    who = actor or default_actor(involved)
+    who = actor or default_actor(involved, reason)
     level = logging.INFO if event_type == "Normal" else logging.WARNING
     meta = involved.get("metadata") or {}
     log.log(

@@ -166,7 +166,7 @@ async def test_rejected_freight_is_never_auto_promoted_and_waiting_promotions_ab
     await world.policies(AUTO_ALL)
     await world.stage("test")
     f1 = await world.freight("f1")
-    f1["status"] = {"rejectedFor": {"*": {"actor": "admin", "reason": "CVE", "rejectedAt": "x"}}}
+    f1["status"] = {"rejectedFor": {"*": {"actor": "sec", "reason": "CVE", "rejectedAt": "x"}}}
     await world.store.update_status(f1)
     await world.settle()
     assert not await world.promotions_of("test")
@@ -179,5 +179,6 @@ async def test_rejected_freight_is_never_auto_promoted_and_waiting_promotions_ab
             "kargo.akuity.io/abort"
         ]
     )
-    assert abort["actor"] == "admin"
+    assert abort["actor"] == "sec"
     assert "rejected" in abort["reason"]
+    assert ("PromotionAborted", "sec") in await world.event_reasons()
