@@ -91,7 +91,7 @@ def build_manager(
     """
     if services is None:
         services = engine_mod.EngineServices(
-            credentials=credentials_interface.NoCredentials(),
+            credentials=warehouses.default_credentials(store),
             git_user=context.GitUser(),
         )
     if services.control_plane is None:

@@ -124,12 +124,6 @@ def test_dry_run_and_preview_api_show_the_exact_diff_and_push_nothing(
     assert json.loads(as_json.stdout)["repositories"][0]["diff"] == repo["diff"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kargo server's controllers run promotions with NoCredentials "
-    "(kargo.controller.manager.build_manager), so git-clone of a basic-auth repository fails "
-    "with 'authentication failed'; the preview route wires the store's credentials and passes",
-)
 def test_promote_renders_the_new_image_into_stage_test_as_previewed(
     server, kargo_cli, git_server, applied
 ):
