@@ -276,16 +276,18 @@ class _Run:
         self.status["message"] = message if phase != "Succeeded" else ""
         self.status["currentStep"] = len(self.steps)
         self.status["finishedAt"] = self.engine._now()
-        await self.persist()
+        # remove first: once the end is visible in the store, the work dir is gone
         workdir.remove(self.engine.work_root, self.promo)
+        await self.persist()
         return Outcome(self.promo)
 
     async def finish_early(self, phase: str, message: str) -> Outcome:
         self.status["phase"] = phase
         self.status["message"] = message
         self.status["finishedAt"] = self.engine._now()
-        await self.persist()
+        # remove first: once the end is visible in the store, the work dir is gone
         workdir.remove(self.engine.work_root, self.promo)
+        await self.persist()
         return Outcome(self.promo)
 
     async def abort(self) -> Outcome:
