@@ -26,6 +26,7 @@ class RecordConfig(_Config):
     value: Any = None
     markers: str = ""
     block_file: str = Field(default="", alias="blockFile")
+    health: dict[str, Any] | None = None
     signal_file: str = Field(default="", alias="signalFile")
 
 
@@ -64,7 +65,9 @@ async def record(ctx: context.StepContext, cfg: RecordConfig) -> context.StepRes
         Path(cfg.signal_file).write_text(ctx.alias)
     while cfg.block_file and Path(cfg.block_file).exists():
         await asyncio.sleep(0.05)
-    return context.StepResult(output={"value": cfg.value, "workDir": str(ctx.work_dir)})
+    return context.StepResult(
+        output={"value": cfg.value, "workDir": str(ctx.work_dir)}, health_check=cfg.health
+    )
 
 
 async def poll(ctx: context.StepContext, cfg: PollConfig) -> context.StepResult:

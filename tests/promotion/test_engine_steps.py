@@ -160,3 +160,14 @@ async def test_final_phase_is_the_worst_step_status_ignoring_continue_on_error()
     ]
     assert engine_mod.final_phase(metas) == ("Failed", "boom")
     assert engine_mod.final_phase([{"status": "Skipped"}]) == ("Succeeded", "")
+
+
+async def test_health_checks_returned_by_successful_steps_are_recorded(engine):
+    promo = make_promotion(
+        [
+            {"uses": "record", "config": {"health": {"apps": ["a"]}}},
+            {"uses": "record"},
+        ]
+    )
+    result = await engine.run(promo, Persisted())
+    assert result["status"]["healthChecks"] == [{"uses": "record", "config": {"apps": ["a"]}}]
