@@ -185,4 +185,6 @@ class ErrorBody:
     def from_error(cls, err: KargoError) -> ErrorBody:
         """Build the body for a KargoError."""
         problems = [p.to_dict() for p in err.problems] if isinstance(err, ValidationError) else []
-        return cls(status=err.http_status, reason=err.reason, message=err.message, problems=problems)
+        return cls(
+            status=err.http_status, reason=err.reason, message=err.message, problems=problems
+        )
