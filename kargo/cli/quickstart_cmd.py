@@ -282,6 +282,7 @@ def run_quickstart(directory: Path, port: int, no_registry: bool, console: Conso
     layout = Layout(directory.absolute())
     layout.root.mkdir(parents=True, exist_ok=True)
     state = State.load(layout.state_file)
+    first_run = not layout.password_file.is_file()
     password = _password(layout)
     server_port = _pick_port(port, state.server_port, DEFAULT_PORT)
     registry_binary = _registry_binary(no_registry)
@@ -327,7 +328,8 @@ def run_quickstart(directory: Path, port: int, no_registry: bool, console: Conso
             except KeyboardInterrupt:
                 console.print("stopping")
                 return
-            _print_instructions(console, layout, server.url, flowed, pipeline)
+            shown = password if first_run else None
+            _print_instructions(console, layout, server.url, flowed, pipeline, shown)
             try:
                 watcher.follow()
             except KeyboardInterrupt:
@@ -340,14 +342,19 @@ def _print_instructions(
     url: str,
     flowed: progress.Snapshot,
     pipeline: content.Sources,
+    new_password: str | None,
 ) -> None:
     alias = flowed.alias_in("uat") or "<alias>"
     dir_arg = _shell_path(layout.root)
     console.print()
-    console.print(
-        "[bold]Freight reached uat.[/bold] Admin password (also in "
-        f"{layout.password_file}): {_password(layout)}"
-    )
+    console.print("[bold]Freight reached uat.[/bold]")
+    if new_password is not None:
+        console.print(
+            f"Generated an admin password (shown this once; kept in {layout.password_file}, "
+            f"mode 0600): {new_password}"
+        )
+    else:
+        console.print(f"The admin password is in {layout.password_file}.")
     console.print("Log in (from another shell):")
     console.print(
         f"  kargo login {url} --admin --password-stdin < {_shell_path(layout.password_file)}",

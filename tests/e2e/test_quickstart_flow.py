@@ -179,12 +179,14 @@ def test_quickstart_without_a_registry_promotes_git_tags_and_is_reused_when_reru
     promote_to_prod_and_release(kargo_cli, run, directory, "newTag: {version}")
     assert run.stop() == 0
     password = (directory / "admin-password").read_text()
+    assert password.strip() in run.output  # generated: shown once
 
     again = start_quickstart(kargo_cli, directory, port, "--no-registry")
     quickstart_runs.append(again)
     again.wait_for("Freight reached uat")
     assert "created the" not in again.output  # the repositories were reused
     assert (directory / "admin-password").read_text() == password
+    assert password.strip() not in again.output
     freight = kargo_cli.run("get", "freight", "--project", "kargo-demo", "-o", "name")
     assert freight.returncode == 0, freight.stderr
     assert len(freight.stdout.split()) == 2  # 1.0.0 and 1.0.1, nothing new
