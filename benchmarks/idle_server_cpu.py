@@ -202,7 +202,11 @@ def run(seconds: float, stages: int, freights: int, settle_max: float) -> dict[s
                     raise RuntimeError(f"kargo server exited:\n{log.read_text()}")
             finally:
                 proc.terminate()
-                proc.wait(30)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:  # still busy: SIGTERM waits for start-up
+                    proc.kill()
+                    proc.wait(10)
         finally:
             registry.stop()
     window = t1 - t0
