@@ -1,8 +1,9 @@
 """Compiled-once SQL for lists: statements are cached by their shape, values are bound.
 
 Building a SQLAlchemy statement costs more than running it on a 100-row page, so `list_page`
-builds each shape (which filters, how many label requirements, paging or not) once and binds
-the values per call. Keyset paging uses `name > :after` inside one namespace and a row-value
+builds each shape (which filters, how many label requirements and values, paging or not) once
+and binds the values per call; every value has its own named parameter (no expanding IN), so a
+shape compiles to one fixed SQL text (`kargo.store.reads` caches it per database). Keyset paging uses `name > :after` inside one namespace and a row-value
 comparison `(namespace, name) > (:ns, :name)` across namespaces, so both walk the
 (kind, namespace, name) index from the page start instead of skipping earlier rows.
 The current resourceVersion is read in the same statement, so a page and its resourceVersion
@@ -37,7 +38,7 @@ class ListShape:
     requirements: tuple[tuple[str, int], ...]  # (operator, number of values) per requirement
 
 
-def _label_clause(i: int, op: str) -> sa.ColumnElement[bool]:
+def _label_clause(i: int, op: str, count: int) -> sa.ColumnElement[bool]:
     sub = sa.select(_lab.c.object_id).where(
         _lab.c.object_id == _obj.c.id, _lab.c.key == sa.bindparam(f"lk{i}")
     )
@@ -45,16 +46,16 @@ def _label_clause(i: int, op: str) -> sa.ColumnElement[bool]:
         return sub.exists()
     if op == "!exists":
         return ~sub.exists()
-    with_value = sub.where(_lab.c.value.in_(sa.bindparam(f"lv{i}", expanding=True))).exists()
+    values: list[sa.BindParameter[str]] = [sa.bindparam(f"lv{i}_{j}") for j in range(count)]
+    with_value = sub.where(_lab.c.value.in_(values)).exists()
     return with_value if op in ("=", "in") else ~with_value
 
 
 @functools.lru_cache(maxsize=512)
 def list_statement(shape: ListShape) -> sa.Select[Any]:
-    """The statement for one shape: rows (body, namespace, name, current resourceVersion)."""
-    q = sa.select(_obj.c.body, _obj.c.namespace, _obj.c.name, RV_NOW.scalar_subquery()).where(
-        _obj.c.kind == sa.bindparam("kind")
-    )
+    """The statement for one shape: rows (body, current resourceVersion). A continue token is
+    made from the last object's metadata, so no more columns are fetched than must be."""
+    q = sa.select(_obj.c.body, RV_NOW.scalar_subquery()).where(_obj.c.kind == sa.bindparam("kind"))
     if shape.namespace:
         q = q.where(_obj.c.namespace == sa.bindparam("ns"))
     if shape.name:
@@ -66,8 +67,8 @@ def list_statement(shape: ListShape) -> sa.Select[Any]:
             sa.tuple_(_obj.c.namespace, _obj.c.name)
             > sa.tuple_(sa.bindparam("after_ns"), sa.bindparam("after_name"))
         )
-    for i, (op, _) in enumerate(shape.requirements):
-        q = q.where(_label_clause(i, op))
+    for i, (op, count) in enumerate(shape.requirements):
+        q = q.where(_label_clause(i, op, count))
     q = q.order_by(_obj.c.namespace, _obj.c.name)
     if shape.limit:
         q = q.limit(sa.bindparam("limit", literal_execute=False))
@@ -105,7 +106,8 @@ def list_page(
     for i, req in enumerate(reqs):
         params[f"lk{i}"] = req.key
         if req.op not in ("exists", "!exists"):
-            params[f"lv{i}"] = list(req.values)
+            for j, value in enumerate(req.values):
+                params[f"lv{i}_{j}"] = value
     return list_statement(shape), params
 
 
@@ -133,6 +135,9 @@ OBJECT_SET_BODY = (
 )
 OBJECT_DELETE = _obj.delete().where(_obj.c.id == sa.bindparam("oid"))
 ANY_IN_NAMESPACE = sa.select(_obj.c.id).where(_obj.c.namespace == sa.bindparam("ns")).limit(1)
+CACHE_GET = sa.select(schema.cache.c.value).where(
+    schema.cache.c.bucket == sa.bindparam("bucket"), schema.cache.c.key == sa.bindparam("key")
+)
 ALL_IN_NAMESPACE = (
     sa.select(_obj.c.id, _obj.c.kind, _obj.c.name, _obj.c.body)
     .where(_obj.c.namespace == sa.bindparam("ns"))

@@ -3,10 +3,12 @@
 Every write runs in one transaction that first locks the single `kargo_store_state` row (SQLite:
 BEGIN IMMEDIATE), so writes are serialised, resourceVersions are handed out in commit order, and
 an object change and its watch event commit together. Reads run in one snapshot (PostgreSQL:
-REPEATABLE READ) so a list's resourceVersion matches its items. Blocking database calls run on a
-small thread pool; watchers hold no connection while they wait (see `kargo.store.notify`).
-Object rules (merges, generation, deletion marks) are in `kargo.store.objects`; selectors in
-`kargo.store.selectors`; tables in `kargo.store.schema`; URLs, engines, migrations in
+REPEATABLE READ) so a list's resourceVersion matches its items; they run SQL compiled once on
+the driver's connection (`kargo.store.reads`). Blocking database calls run on a small thread
+pool; watchers hold no connection while they wait (see `kargo.store.notify`). Object rules
+(merges, generation, deletion marks) are in `kargo.store.objects`; selectors in
+`kargo.store.selectors`; tables in `kargo.store.schema`; statements in `kargo.store.queries`;
+the write transaction's state in `kargo.store.writes`; URLs, engines, migrations in
 `kargo.store.engine`.
 """
 
@@ -15,12 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -34,9 +33,11 @@ from kargo.store import (
     notify,
     objects as objs,
     queries,
+    reads,
     schema,
     selectors,
     tokens,
+    writes,
 )
 
 T = TypeVar("T")
@@ -44,59 +45,11 @@ T = TypeVar("T")
 WATCH_BATCH = 500
 PG_RECHECK_SECONDS = 30.0  # safety net should a notification be lost (e.g. listener reconnect)
 
-_obj = schema.objects
-_lab = schema.labels
 _evt = schema.events
 _state = schema.store_state
 
 
-class _Busy(Exception):
-    """Another process holds the SQLite write lock (raised only by a no-wait attempt)."""
-
-
-@dataclass(frozen=True)
-class EventRetention:
-    """How long watch events are kept; a watch from an older resourceVersion gets a
-    ConflictError ("resourceVersion too old") and must list again, as with Kubernetes' 410."""
-
-    max_events: int = 100_000
-    max_age: timedelta = timedelta(hours=24)
-    compact_every_writes: int = 1000
-
-
-@dataclass
-class _Tx:
-    """One write transaction: hands out resourceVersions and collects the events to append."""
-
-    conn: Connection
-    rv: int
-    now_ts: float
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def bump(self) -> int:
-        self.rv += 1
-        return self.rv
-
-    def emit(
-        self,
-        type_: interface.EventType,
-        key: interface.ObjectKey,
-        rv: int,
-        body: str,
-        prev_labels: dict[str, str] | None = None,
-    ) -> None:
-        self.events.append(
-            {
-                "resource_version": rv,
-                "type": type_,
-                "kind": key.kind,
-                "namespace": key.namespace,
-                "name": key.name,
-                "body": body,
-                "prev_labels": None if prev_labels is None else json.dumps(prev_labels),
-                "created_at": self.now_ts,
-            }
-        )
+EventRetention = writes.EventRetention
 
 
 class SqlStore:
@@ -112,10 +65,16 @@ class SqlStore:
     ) -> None:
         self._target = target
         self._engine = engine
-        self._read_engine = (
+        self._reader = reads.Reader(
+            engine,
             engine.execution_options(isolation_level="REPEATABLE READ")
             if target.dialect == "postgresql"
-            else engine
+            else engine,
+        )
+        self._db_errors: tuple[type[Exception], ...] = (
+            sa.exc.OperationalError,
+            sa.exc.InterfaceError,
+            *self._reader.driver_errors,
         )
         self._clock = clock
         self._retention = retention
@@ -157,6 +116,7 @@ class SqlStore:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        self._reader.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.dispose)
         self._executor.shutdown(wait=False)
 
@@ -171,8 +131,9 @@ class SqlStore:
         """Call `fn`, turning driver connection failures into UnavailableError."""
         try:
             return fn(*args)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as err:
-            detail = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        except self._db_errors as err:
+            orig = err.orig if isinstance(err, sa.exc.DBAPIError) else err
+            detail = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
             hint = "check that it is running and reachable"
             if self._inline and "locked" in detail:
                 hint = (
@@ -192,27 +153,24 @@ class SqlStore:
             self._executor, functools.partial(self._mapped, fn, *args)
         )
 
-    async def _read_op(self, fn: Callable[[Connection], T], *, small: bool = True) -> T:
-        """A read transaction. SQLite reads in WAL mode never wait for a lock and are CPU-bound
-        under the GIL, so small ones run inline: a thread hop would only add GIL hand-off
-        latency (up to the 5 ms switch interval) and no parallelism."""
+    async def _read_op(self, fn: Callable[[Any], T], *, small: bool = True) -> T:
+        """A read transaction `fn(dbapi_connection)` (see `kargo.store.reads`). SQLite reads in
+        WAL mode never wait for a lock and are CPU-bound under the GIL, so small ones run
+        inline: a thread hop would only add GIL hand-off latency (up to the 5 ms switch
+        interval) and no parallelism."""
         if self._closed:
             raise errors.UnavailableError("the store is closed")
         result: T
         if self._inline and small:
-            result = self._mapped(self._read, fn)
+            result = self._mapped(functools.partial(self._reader.run, fn, inline=True))
         else:
-            result = await self._run(self._read, fn)
+            result = await self._run(functools.partial(self._reader.run, fn, inline=False))
         return result
-
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        with self._read_engine.connect() as conn, conn.begin():
-            return fn(conn)
 
     @contextlib.contextmanager
     def _write_conn(self, nowait: bool) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE). With `nowait`, a SQLite write lock
-        held by another process raises `_Busy` at once instead of waiting (see `_write_call`)."""
+        held by another process raises `writes.Busy` at once instead of waiting (see `_write_call`)."""
         with self._engine.connect() as conn:
             conn.execution_options(kargo_write=True)
             raw: Any = conn.connection.driver_connection if nowait else None
@@ -223,7 +181,7 @@ class SqlStore:
                     yield conn
             except sa.exc.OperationalError as err:
                 if raw is not None and any(w in str(err.orig) for w in ("locked", "busy")):
-                    raise _Busy from err
+                    raise writes.Busy from err
                 raise
             finally:
                 if raw is not None:
@@ -236,14 +194,14 @@ class SqlStore:
         if self._closed:
             raise errors.UnavailableError("the store is closed")
         if self._inline:
-            with contextlib.suppress(_Busy):
+            with contextlib.suppress(writes.Busy):
                 return self._mapped(fn, True)
         return await self._run(fn, False)
 
-    def _write(self, fn: Callable[[_Tx], T], nowait: bool) -> tuple[T, int]:
+    def _write(self, fn: Callable[[writes.Tx], T], nowait: bool) -> tuple[T, int]:
         with self._write_conn(nowait) as conn:
             rv: int = conn.execute(queries.STATE_LOCK).scalar_one()
-            tx = _Tx(conn, rv, self._clock.now().timestamp())
+            tx = writes.Tx(conn, rv, self._clock.now().timestamp())
             result = fn(tx)
             if tx.events:
                 conn.execute(queries.EVENTS_INSERT, tx.events)
@@ -252,7 +210,7 @@ class SqlStore:
                     conn.execute(sa.select(sa.func.pg_notify(notify.CHANNEL, str(tx.rv))))
         return result, len(tx.events)
 
-    async def _write_op(self, fn: Callable[[_Tx], T]) -> T:
+    async def _write_op(self, fn: Callable[[writes.Tx], T]) -> T:
         async with self._write_lock:
             out: tuple[T, int] = await self._write_call(functools.partial(self._write, fn))
         result, written = out
@@ -268,17 +226,12 @@ class SqlStore:
     async def get(self, kind: str, namespace: str, name: str) -> interface.Object:
         """Return one object; NotFoundError if absent."""
         key = interface.ObjectKey(kind, namespace, name)
-        body = await self._read_op(functools.partial(self._get_body, key=key))
-        if body is None:
+        params = queries.key_params(kind, namespace, name)
+        rows = await self._read_op(lambda raw: self._reader.rows(raw, queries.BODY_BY_KEY, params))
+        if not rows:
             raise errors.NotFoundError(f"{objs.describe(key)} not found")
-        result: interface.Object = objs.loads(body)
+        result: interface.Object = objs.loads(rows[0][0])
         return result
-
-    @staticmethod
-    def _get_body(conn: Connection, key: interface.ObjectKey) -> str | None:
-        return conn.execute(
-            queries.BODY_BY_KEY, queries.key_params(key.kind, key.namespace, key.name)
-        ).scalar_one_or_none()
 
     async def list(
         self, kind: str, options: interface.ListOptions | None = None
@@ -314,31 +267,28 @@ class SqlStore:
             reqs,
         )
 
-        def read(conn: Connection) -> tuple[Sequence[Any], int]:
-            rows = conn.execute(stmt, params).all()
-            rv: int = rows[0][3] if rows else conn.execute(queries.RV_NOW).scalar_one()
+        reader = self._reader
+
+        def read(raw: Any) -> tuple[Sequence[Any], int]:
+            rows = reader.rows(raw, stmt, params)
+            rv: int = rows[0][1] if rows else reader.rows(raw, queries.RV_NOW, {})[0][0]
             return rows, rv
 
         rows, rv = await self._read_op(read, small=limit is not None and limit <= WATCH_BATCH)
         token: str | None = None
         list_rv = token_rv or str(rv)
-        if limit is not None and len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            token = tokens.encode_continue(kind, last[1], last[2], list_rv)
+        more = limit is not None and len(rows) > limit
         loads = objs.loads
-        return interface.ObjectList(
-            items=[loads(row[0]) for row in rows], resource_version=list_rv, continue_token=token
-        )
+        items = [loads(row[0]) for row in (rows[:limit] if more else rows)]
+        if more:
+            meta = items[-1]["metadata"]
+            token = tokens.encode_continue(kind, meta.get("namespace") or "", meta["name"], list_rv)
+        return interface.ObjectList(items=items, resource_version=list_rv, continue_token=token)
 
     async def current_resource_version(self) -> str:
         """The newest resourceVersion the store has handed out."""
-        rv: int = await self._read_op(
-            lambda conn: conn.execute(
-                sa.select(_state.c.resource_version).where(_state.c.id == 1)
-            ).scalar_one(),
-        )
-        return str(rv)
+        rows = await self._read_op(lambda raw: self._reader.rows(raw, queries.RV_NOW, {}))
+        return str(rows[0][0])
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -363,7 +313,7 @@ class SqlStore:
         """Store a new object; AlreadyExistsError if the key is taken. Returns it as stored."""
         key = objs.key_of(obj)
 
-        def tx_fn(tx: _Tx) -> interface.Object:
+        def tx_fn(tx: writes.Tx) -> interface.Object:
             if key.namespace:
                 project = self._row(
                     tx.conn, interface.ObjectKey(objs.PROJECT_KIND, "", key.namespace)
@@ -392,7 +342,7 @@ class SqlStore:
 
     def _replace(
         self,
-        tx: _Tx,
+        tx: writes.Tx,
         object_id: int,
         key: interface.ObjectKey,
         old: interface.Object,
@@ -412,7 +362,7 @@ class SqlStore:
         result: interface.Object = objs.loads(body)
         return result
 
-    def _holds_back(self, tx: _Tx, key: interface.ObjectKey) -> bool:
+    def _holds_back(self, tx: writes.Tx, key: interface.ObjectKey) -> bool:
         """A deleting Project stays until its namespace is empty."""
         if key.kind != objs.PROJECT_KIND or key.namespace:
             return False
@@ -420,7 +370,12 @@ class SqlStore:
         return first is not None
 
     def _remove(
-        self, tx: _Tx, object_id: int, key: interface.ObjectKey, final: interface.Object, rv: int
+        self,
+        tx: writes.Tx,
+        object_id: int,
+        key: interface.ObjectKey,
+        final: interface.Object,
+        rv: int,
     ) -> interface.Object:
         """Remove an object for good (a DELETED event); returns its final state."""
         body = objs.dumps(final)
@@ -442,7 +397,7 @@ class SqlStore:
         return result
 
     def _load_for_write(
-        self, tx: _Tx, obj: interface.Object
+        self, tx: writes.Tx, obj: interface.Object
     ) -> tuple[interface.ObjectKey, int, interface.Object]:
         key = objs.key_of(obj)
         found = self._row(tx.conn, key)
@@ -456,7 +411,7 @@ class SqlStore:
         """Replace metadata and spec (not status); ConflictError on a stale resourceVersion."""
         objs.key_of(obj)
 
-        def tx_fn(tx: _Tx) -> interface.Object:
+        def tx_fn(tx: writes.Tx) -> interface.Object:
             key, object_id, current = self._load_for_write(tx, obj)
             new = objs.merge_update(current, obj)
             if new == current:
@@ -469,7 +424,7 @@ class SqlStore:
         """Replace status only; ConflictError on a stale resourceVersion."""
         objs.key_of(obj)
 
-        def tx_fn(tx: _Tx) -> interface.Object:
+        def tx_fn(tx: writes.Tx) -> interface.Object:
             key, object_id, current = self._load_for_write(tx, obj)
             new = objs.with_status(current, obj)
             if new == current:
@@ -483,7 +438,7 @@ class SqlStore:
         Returns the object marked for deletion, or None when it is gone."""
         key = interface.ObjectKey(kind, namespace, name)
 
-        def tx_fn(tx: _Tx) -> interface.Object | None:
+        def tx_fn(tx: writes.Tx) -> interface.Object | None:
             found = self._row(tx.conn, key)
             if found is None:
                 raise errors.NotFoundError(f"{objs.describe(key)} not found")
@@ -506,7 +461,7 @@ class SqlStore:
 
         return await self._write_op(tx_fn)
 
-    def _cascade(self, tx: _Tx, namespace: str) -> None:
+    def _cascade(self, tx: writes.Tx, namespace: str) -> None:
         """Delete everything in a Project's namespace (objects with finalizers are marked)."""
         rows = tx.conn.execute(queries.ALL_IN_NAMESPACE, {"ns": namespace}).all()
         for row in rows:
@@ -546,7 +501,7 @@ class SqlStore:
         while not self._closed:
             wake = self._hub.waiter()
             batch: tuple[Sequence[Any], int, int] = await self._read_op(
-                functools.partial(self._events_after, cursor, kind, namespace)
+                functools.partial(self._events_after, self._reader, cursor, kind, namespace)
             )
             rows, head, compacted = batch
             if cursor < compacted:
@@ -569,11 +524,11 @@ class SqlStore:
 
     @staticmethod
     def _events_after(
-        cursor: int, kind: str | None, namespace: str | None, conn: Connection
+        reader: reads.Reader, cursor: int, kind: str | None, namespace: str | None, raw: Any
     ) -> tuple[Sequence[Any], int, int]:
         q = queries.events_after(kind is not None, namespace is not None, WATCH_BATCH)
-        rows = conn.execute(q, {"cursor": cursor, "kind": kind, "ns": namespace}).all()
-        state = conn.execute(queries.STATE_NOW).one()
+        rows = reader.rows(raw, q, {"cursor": cursor, "kind": kind, "ns": namespace})
+        state = reader.rows(raw, queries.STATE_NOW, {})[0]
         return rows, int(state[0]), int(state[1])
 
     async def compact(self) -> int:
@@ -608,12 +563,9 @@ class SqlStore:
 
     async def cache_get(self, bucket: str, key: str) -> str | None:
         """A durable key-value cache (e.g. image metadata by digest); None when absent."""
-        c = schema.cache.c
-        return await self._read_op(
-            lambda conn: conn.execute(
-                sa.select(c.value).where(c.bucket == bucket, c.key == key)
-            ).scalar_one_or_none(),
-        )
+        params = {"bucket": bucket, "key": key}
+        rows = await self._read_op(lambda raw: self._reader.rows(raw, queries.CACHE_GET, params))
+        return str(rows[0][0]) if rows else None
 
     def _own_tx(self, stmt: sa.Executable, nowait: bool) -> int:
         """Run one statement in its own transaction; with RETURNING, how many rows came back."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+
+import orjson
 
 from kargo import errors
 
@@ -27,18 +28,23 @@ def bad_continue(token: str) -> errors.ValidationError:
 
 
 def encode_continue(kind: str, namespace: str, name: str, rv: str) -> str:
-    raw = json.dumps({"k": kind, "ns": namespace, "n": name, "rv": rv}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    raw = orjson.dumps({"k": kind, "ns": namespace, "n": name, "rv": rv})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_continue(token: str, kind: str) -> tuple[str, str, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         ns, name, rv = data["ns"], data["n"], data["rv"]
         if data["k"] != kind or not all(isinstance(v, str) for v in (ns, name, rv)):
             raise bad_continue(token)
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+    except (
+        binascii.Error,
+        ValueError,
+        KeyError,
+        TypeError,
+    ) as err:  # orjson's error is a ValueError
         raise bad_continue(token) from err
     return ns, name, rv
 

@@ -7,7 +7,7 @@ import pytest
 
 from kargo import errors
 from kargo.store import interface
-from tests.store.conftest import stage
+from tests.store.conftest import project, stage
 
 
 async def _all_pages(store, limit, **options):
@@ -94,3 +94,30 @@ async def test_token_of_another_kind_is_rejected(store):
 async def test_negative_limit_is_a_validation_error(store):
     with pytest.raises(errors.ValidationError):
         await store.list("Stage", interface.ListOptions(limit=-1))
+
+
+async def test_cluster_scoped_objects_page_too(store):
+    for name in ("p1", "p2", "p3"):
+        await store.create(project(name))
+    names, token = [], None
+    while True:
+        page = await store.list("Project", interface.ListOptions(limit=2, continue_token=token))
+        names += [o["metadata"]["name"] for o in page.items]
+        token = page.continue_token
+        if token is None:
+            break
+    assert names == ["p1", "p2", "p3"]
+
+
+async def test_selectors_with_different_numbers_of_values_page_on_one_store(store):
+    for i in range(6):
+        await store.create(stage(f"s{i}", labels={"n": str(i)}))
+    for selector, expected in (
+        ("n in (1)", ["demo/s1"]),
+        ("n in (1,4)", ["demo/s1", "demo/s4"]),
+        ("n in (0,2,5)", ["demo/s0", "demo/s2", "demo/s5"]),
+        ("n notin (0,2,5)", ["demo/s1", "demo/s3", "demo/s4"]),
+        ("n in (1,4)", ["demo/s1", "demo/s4"]),
+    ):
+        names, _ = await _all_pages(store, 1, label_selector=selector)
+        assert names == expected, selector
