@@ -23,6 +23,7 @@ from kargo.controller import (
     warehouses,
 )
 from kargo.credentials import interface as credentials_interface, redaction
+from kargo.git import mirror as mirror_mod, push as push_mod
 from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
 from kargo.store import interface
 from kargo.verification import analysis
@@ -74,6 +75,9 @@ def with_redaction(services: engine_mod.EngineServices) -> engine_mod.EngineServ
     return services
 
 
+MIRRORS_DIR = ".git-mirrors"  # under the work root; never a namespace name, so never swept
+
+
 def build_manager(
     store: interface.Store,
     *,
@@ -94,6 +98,13 @@ def build_manager(
             credentials=warehouses.default_credentials(store),
             git_user=context.GitUser(),
         )
+    # One mirror per repository URL, shared by discovery and promotions, and one push
+    # coordinator so pushes to one repo+branch are serialised and coalesced in this process.
+    mirrors = services.extra.get("git_mirrors")
+    if not isinstance(mirrors, mirror_mod.MirrorCache):
+        mirrors = mirror_mod.MirrorCache(work_root / MIRRORS_DIR)
+        services.extra["git_mirrors"] = mirrors
+    services.extra.setdefault("git_push_coordinator", push_mod.PushCoordinator())
     if services.control_plane is None:
         services.control_plane = store
     if services.data_store is None:
@@ -116,6 +127,7 @@ def build_manager(
         work_root=work_root,
         credentials=services.credentials,
         events=recorder,
+        mirrors=mirrors,
     )
     return manager, reconciler
 
@@ -139,8 +151,8 @@ async def sweep_work_dirs(store: interface.Store, work_root: Path) -> list[str]:
     if not work_root.is_dir():
         return removed
     for ns_dir in sorted(work_root.iterdir()):
-        if not ns_dir.is_dir():
-            continue
+        if not ns_dir.is_dir() or ns_dir.name.startswith("."):
+            continue  # dot-directories (the git mirrors) are not namespaces
         for path in sorted(ns_dir.iterdir()):
             if path.is_dir() and path not in keep:
                 shutil.rmtree(path, ignore_errors=True)

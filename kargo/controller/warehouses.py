@@ -735,6 +735,7 @@ def register(
     credentials: creds_mod.CredentialsProvider | None = None,
     events: promotions.EventRecorder | None = None,
     config: WarehouseConfig | None = None,
+    mirrors: mirror_mod.MirrorCache | None = None,
 ) -> WarehouseReconciler:
     """Build the WarehouseReconciler and register it on `manager` (called by `build_manager`).
 
@@ -748,7 +749,7 @@ def register(
         store,
         clock,
         credentials=credentials,
-        mirrors=mirror_mod.MirrorCache(work_root / "discovery-mirrors"),
+        mirrors=mirrors or mirror_mod.MirrorCache(work_root / ".git-mirrors"),
         config=config,
         events=events,
     )
