@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -161,10 +162,20 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+_UPGRADE_LOCK = threading.Lock()  # stores opened at once in one process migrate one at a time
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; safe with concurrent replicas)."""
     if current_revision(engine) == head_revision():
         return
+    with _UPGRADE_LOCK:
+        if current_revision(engine) == head_revision():
+            return
+        _upgrade_locked(engine)
+
+
+def _upgrade_locked(engine: Engine) -> None:
     cfg = _config()
     with engine.connect() as conn:
         conn.execution_options(kargo_write=True)
