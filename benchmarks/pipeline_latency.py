@@ -14,7 +14,9 @@ the branch `stage/test` of the bare repository points at a new commit (its ref f
 every 2 ms). Baselines measured in the same run, on the same git server:
 - A: one bare `git push` of a one-line change (what the promotion's final step costs at least);
 - B: what a CI script does for the same change: `git clone`, edit, `git commit`, `git push`.
-It prints p50/p90 of each, the ratio of the pipeline p50 to 300 s, to A and to B.
+It prints p50/p90 of each, the ratio of the pipeline p50 to 300 s, to A and to B, and a
+breakdown from two `?watch=true` streams (Freight, Promotions): refresh -> Freight created ->
+Promotion created -> commit on the remote.
 
 Run: .venv/bin/python benchmarks/pipeline_latency.py [--rounds 20]
 """
@@ -22,12 +24,15 @@ Run: .venv/bin/python benchmarks/pipeline_latency.py [--rounds 20]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -146,6 +151,36 @@ def baselines(url: str, tmp: Path, rounds: int) -> tuple[list[float], list[float
     return push_only, script
 
 
+class Watcher:
+    """Follows `?watch=true` (Server-Sent Events) for one kind; records when events arrive.
+
+    Used for the breakdown only: the server pushes the events, so watching adds no polling.
+    """
+
+    def __init__(self, url: str, token: str, kind_path: str) -> None:
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self._url = f"{url}/v1beta1/projects/{content.PROJECT}/{kind_path}?watch=true"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", self._url, headers=self._headers, timeout=None) as response,
+        ):
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    self.events.append((time.monotonic(), event["type"], event["object"]))
+
+    def first_after(self, start: float, event_type: str) -> float | None:
+        for seen, typ, _obj in list(self.events):
+            if seen >= start and typ == event_type:
+                return seen
+        return None
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -175,6 +210,8 @@ def run(rounds: int) -> dict[str, float]:
             with client_mod.Client(url) as anon:
                 token = anon.login(PASSWORD)
             api = client_mod.Client(url, token)
+            freight_watch = Watcher(url, token, "freight")
+            promo_watch = Watcher(url, token, "promotions")
             api.request(
                 "PUT",
                 "/v1beta1/resources",
@@ -185,6 +222,9 @@ def run(rounds: int) -> dict[str, float]:
             # Warm-up: the first Freight, the first mirror clone, the first promotion.
             wait_ref_change(gitops, "stage/test", None, 120)
             samples: list[float] = []
+            to_freight: list[float] = []
+            to_promotion: list[float] = []
+            to_push: list[float] = []
             for i in range(1, rounds + 1):
                 time.sleep(0.3)  # let the previous round's bookkeeping settle
                 qs.push_image(registry.url, IMAGE_PATH, f"1.0.{i}")
@@ -193,6 +233,12 @@ def run(rounds: int) -> dict[str, float]:
                 api.request("POST", refresh)
                 seen = wait_ref_change(gitops, "stage/test", before)
                 samples.append(seen - start)
+                got_freight = freight_watch.first_after(start, "ADDED")
+                got_promo = promo_watch.first_after(start, "ADDED")
+                if got_freight is not None and got_promo is not None:
+                    to_freight.append(got_freight - start)
+                    to_promotion.append(got_promo - got_freight)
+                    to_push.append(seen - got_promo)
             api.close()
             push_only, script = baselines(git_server.url("gitops.git"), tmp, rounds)
         except Exception:
@@ -213,6 +259,13 @@ def run(rounds: int) -> dict[str, float]:
     print(
         f"baseline B (clone+commit+push):  p50 {b50 * 1000:.0f} ms, p90 {pct(script, 0.9) * 1000:.0f} ms"
     )
+    if to_freight:
+        print(
+            f"  breakdown (p50 of {len(to_freight)} rounds, from SSE watches): refresh -> Freight "
+            f"{statistics.median(to_freight) * 1000:.0f} ms, Freight -> Promotion "
+            f"{statistics.median(to_promotion) * 1000:.0f} ms, Promotion -> push on the remote "
+            f"{statistics.median(to_push) * 1000:.0f} ms"
+        )
     print(
         f"p50 / Kargo's 300 s polling floor: {p50 / KARGO_POLL_FLOOR_S:.5f} ({KARGO_POLL_FLOOR_S / p50:.0f}x sooner)"
     )
