@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +25,7 @@ from typing import Any
 import pydantic
 
 from kargo import clock as clock_mod, errors
+from kargo.api.models import common
 from kargo.credentials import interface as credentials_interface
 from kargo.expressions import functions
 from kargo.promotion import (
@@ -624,20 +624,18 @@ def _fmt(value: timedelta | None) -> str:
     return out + (f"{secs}s" if secs or not out else "")
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_duration(text: str) -> timedelta:
-    """A Go duration (`90s`, `5m`, `1h30m`, `1.5h`) as a timedelta; ValidationError otherwise."""
-    value = text.strip()
-    if value in ("0", ""):
-        return timedelta(0)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
+    """A Go duration (`90s`, `5m`, `1h30m`, `1.5h`) as a timedelta; ValidationError otherwise.
+
+    The parsing is `kargo.api.models.common.parse_duration`'s; this only trims the text and turns
+    its ValueError into the ValidationError that step execution reports.
+    """
+    try:
+        return common.parse_duration(text.strip())
+    except ValueError:
         raise errors.ValidationError(
             f"invalid duration {text!r}; use a Go duration such as 30s, 5m or 1h30m"
-        )
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+        ) from None
 
 
 def _freight_collection(status: Mapping[str, Any]) -> context.FreightCollection:
