@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import hashlib
 import logging
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from kargo import clock as clock_mod, errors
+from kargo.api import availability
 from kargo.controller import runtime
 from kargo.promotion import engine as engine_mod, workdir
 from kargo.store import interface
@@ -85,9 +84,8 @@ def promotion_order(promo: interface.Object) -> tuple[int, str]:
     return (0 if _phase(promo) == "Running" else 1, str(promo["metadata"]["name"]))
 
 
-def collection_id(names: Iterable[str]) -> str:
-    """A FreightCollection's id: sha1 of the sorted Freight names joined with ","."""
-    return hashlib.sha1(",".join(sorted(names)).encode(), usedforsecurity=False).hexdigest()
+# A FreightCollection's id (sha1 of the sorted Freight names joined with ","), as the API defines it.
+collection_id = availability.freight_collection_id
 
 
 def freight_reference(freight: interface.Object) -> dict[str, Any]:
