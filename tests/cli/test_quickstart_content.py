@@ -7,6 +7,8 @@ needs an external binary); version numbering and the state file are plain functi
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -29,8 +31,8 @@ def test_generated_manifests_pass_lint(tmp_path, sources):
     assert "7 document(s) OK" in result.output
 
 
-def docs_by_kind(sources: content.Sources) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
+def docs_by_kind(sources: content.Sources) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
     for doc in yaml.safe_load_all(content.manifests(sources)):
         out.setdefault(doc["kind"], []).append(doc)
     return out

@@ -157,7 +157,7 @@ def promote_to_prod_and_release(
 
 def test_quickstart_with_a_registry_promotes_images_through_the_stages(
     tmp_path: Path, kargo_cli: Cli, quickstart_runs: list[Quickstart]
-):
+) -> None:
     conftest.require_binary("docker-registry")
     directory = tmp_path / "qs"
     run = start_quickstart(kargo_cli, directory, free_port())
@@ -169,7 +169,7 @@ def test_quickstart_with_a_registry_promotes_images_through_the_stages(
 
 def test_quickstart_without_a_registry_promotes_git_tags_and_is_reused_when_rerun(
     tmp_path: Path, kargo_cli: Cli, quickstart_runs: list[Quickstart]
-):
+) -> None:
     directory = tmp_path / "qs"
     port = free_port()
     run = start_quickstart(kargo_cli, directory, port, "--no-registry")
