@@ -9,6 +9,7 @@ admission's `check_delete`, and `?watch=true[&resourceVersion=]` as Server-Sent 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -438,31 +439,17 @@ def _add_project_kind(router: FastAPI, route: KindRoute) -> None:
             raise
 
     what = f"{route.kind} ({route.segment})"
-    router.add_api_route(
+    _add_list_get_delete(
+        router,
         base,
-        list_in_project,
-        methods=["GET"],
-        response_model=ObjectList,
-        tags=[tag],
-        summary=f"List {what} in a project",
-        name=f"list_{route.segment}",
-    )
-    router.add_api_route(
-        f"{base}/{{name}}",
-        get_in_project,
-        methods=["GET"],
-        tags=[tag],
-        summary=f"Get one {route.kind}" + (" by name or alias" if route.by_alias else ""),
-        name=f"get_{route.segment}",
-    )
-    router.add_api_route(
-        f"{base}/{{name}}",
-        delete_in_project,
-        methods=["DELETE"],
-        response_model=DeleteResult,
-        tags=[tag],
-        summary=f"Delete one {route.kind}",
-        name=f"delete_{route.segment}",
+        tag,
+        route.segment,
+        (list_in_project, f"List {what} in a project"),
+        (
+            get_in_project,
+            f"Get one {route.kind}" + (" by name or alias" if route.by_alias else ""),
+        ),
+        (delete_in_project, f"Delete one {route.kind}"),
     )
 
 
@@ -504,30 +491,44 @@ def _add_fixed_kind(router: FastAPI, route: KindRoute, prefix: str, namespace: s
     async def delete_fixed(name: str, state: deps.State, _actor: deps.Actor) -> Response:
         return await delete_object(state, route, namespace, name)
 
-    key = f"{prefix.strip('/')}_{route.segment}"
-    router.add_api_route(
+    _add_list_get_delete(
+        router,
         base,
-        list_fixed,
-        methods=["GET"],
-        response_model=ObjectList,
-        tags=[prefix.strip("/")],
-        summary=f"List shared {route.kind}",
-        name=f"list_{key}",
+        prefix.strip("/"),
+        f"{prefix.strip('/')}_{route.segment}",
+        (list_fixed, f"List shared {route.kind}"),
+        (get_fixed, f"Get one shared {route.kind}"),
+        (delete_fixed, f"Delete one shared {route.kind}"),
     )
-    router.add_api_route(
-        f"{base}/{{name}}",
-        get_fixed,
-        methods=["GET"],
-        tags=[prefix.strip("/")],
-        summary=f"Get one shared {route.kind}",
-        name=f"get_{key}",
-    )
-    router.add_api_route(
-        f"{base}/{{name}}",
-        delete_fixed,
-        methods=["DELETE"],
-        response_model=DeleteResult,
-        tags=[prefix.strip("/")],
-        summary=f"Delete one shared {route.kind}",
-        name=f"delete_{key}",
-    )
+
+
+_Endpoint = tuple[Callable[..., Awaitable[Response]], str]
+
+
+def _add_list_get_delete(
+    router: FastAPI,
+    base: str,
+    tag: str,
+    key: str,
+    list_: _Endpoint,
+    get: _Endpoint,
+    delete: _Endpoint,
+) -> None:
+    """Register a kind's list (`base`), get and delete (`base/{name}`) endpoints with summaries.
+
+    Route names are `list_<key>`, `get_<key>` and `delete_<key>`, all under the one OpenAPI tag.
+    """
+    for path, (endpoint, summary), method, verb, model in (
+        (base, list_, "GET", "list", ObjectList),
+        (f"{base}/{{name}}", get, "GET", "get", None),
+        (f"{base}/{{name}}", delete, "DELETE", "delete", DeleteResult),
+    ):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            response_model=model,
+            tags=[tag],
+            summary=summary,
+            name=f"{verb}_{key}",
+        )
