@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -345,6 +346,7 @@ def _print_instructions(
     new_password: str | None,
 ) -> None:
     alias = flowed.alias_in("uat") or "<alias>"
+    kargo = kargo_command()
     dir_arg = _shell_path(layout.root)
     console.print()
     console.print("[bold]Freight reached uat.[/bold]")
@@ -357,12 +359,12 @@ def _print_instructions(
         console.print(f"The admin password is in {layout.password_file}.")
     console.print("Log in (from another shell):")
     console.print(
-        f"  kargo login {url} --admin --password-stdin < {_shell_path(layout.password_file)}",
+        f"  {kargo} login {url} --admin --password-stdin < {_shell_path(layout.password_file)}",
         soft_wrap=True,
     )
     console.print("To promote to prod (prod is promoted by hand):")
     console.print(
-        f"  kargo promote --project {content.PROJECT} --freight-alias {alias} --stage prod",
+        f"  {kargo} promote --project {content.PROJECT} --freight-alias {alias} --stage prod",
         soft_wrap=True,
     )
     console.print("Then see it on the prod branch:")
@@ -375,7 +377,7 @@ def _print_instructions(
         + (" and an image" if pipeline.image_repo else "")
         + ") and refresh the Warehouse:"
     )
-    console.print(f"  kargo quickstart release --dir {dir_arg}", soft_wrap=True)
+    console.print(f"  {kargo} quickstart release --dir {dir_arg}", soft_wrap=True)
     console.print("or by hand:")
     console.print(
         f"  git clone {pipeline.app_url} app && cd app && git commit --allow-empty -m next "
@@ -383,10 +385,21 @@ def _print_instructions(
         soft_wrap=True,
     )
     console.print(
-        f"  kargo refresh warehouse {content.WAREHOUSE} --project {content.PROJECT}",
+        f"  {kargo} refresh warehouse {content.WAREHOUSE} --project {content.PROJECT}",
         soft_wrap=True,
     )
     console.print("Serving until Ctrl-C; changes are shown below.")
+
+
+def kargo_command() -> str:
+    """`kargo` when that name on PATH is this program, else this program's path (e.g. a venv)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "kargo":
+        return "kargo"
+    found = shutil.which("kargo")
+    if found and Path(found).resolve() == argv0.resolve():
+        return "kargo"
+    return _shell_path(argv0.absolute())
 
 
 def _shell_path(path: Path) -> str:
