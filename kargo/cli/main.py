@@ -22,7 +22,7 @@ import yaml
 import kargo
 from kargo import errors
 from kargo.api import kinds, lint as api_lint, manifests
-from kargo.cli import client as client_mod, printers, userconfig
+from kargo.cli import client as client_mod, common, printers, userconfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -269,9 +269,7 @@ def _delete_one(kind: str, name: str, project: str | None) -> None:
 
 
 NameArg = Annotated[str, typer.Argument(help="name")]
-ProjectOpt = Annotated[
-    str | None, typer.Option(help="project (default: `kargo config get-project`)")
-]
+ProjectOpt = common.ProjectOpt
 
 
 @delete_app.command("project")
@@ -367,9 +365,7 @@ def get(
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="yaml, json or name (default: a table)")
     ] = None,
-    project: Annotated[
-        str | None, typer.Option(help="project (default: `kargo config get-project`)")
-    ] = None,
+    project: ProjectOpt = None,
     no_headers: Annotated[bool, typer.Option("--no-headers", help="omit table headers")] = False,
 ) -> None:
     """Display one or many resources."""

@@ -21,7 +21,7 @@ import typer
 import yaml
 
 from kargo import errors
-from kargo.cli import client as client_mod, preview_cmds, userconfig
+from kargo.cli import client as client_mod, common, preview_cmds, userconfig
 
 WAIT_POLL_SECONDS = 0.3
 DEFAULT_WAIT_SECONDS = 600.0
@@ -29,20 +29,6 @@ TERMINAL = ("Succeeded", "Failed", "Errored", "Aborted")
 EVENT_WORDS = ("events", "event", "ev")
 
 verify_app = typer.Typer(help="Re-run or abort verification.", no_args_is_help=True)
-
-ProjectOpt = Annotated[
-    str | None, typer.Option(help="project (default: `kargo config get-project`)")
-]
-
-
-def _project(project: str | None) -> str:
-    project = project or userconfig.load().project
-    if not project:
-        raise errors.ValidationError(
-            "no project given: pass --project NAME or set a default with "
-            "`kargo config set-project NAME`"
-        )
-    return project
 
 
 def _fail(err: errors.KargoError) -> None:
@@ -56,7 +42,7 @@ def _base(project: str) -> str:
 
 
 def promote(
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
     freight: Annotated[str | None, typer.Option(help="Freight name (ID)")] = None,
     freight_alias: Annotated[str | None, typer.Option("--freight-alias", help="alias")] = None,
     warehouse: Annotated[
@@ -94,7 +80,7 @@ def promote(
             )
             return
         _promote(
-            _project(project),
+            common.resolve_project(project),
             freight,
             freight_alias,
             warehouse,
@@ -197,14 +183,14 @@ def _wait(api: client_mod.Client, base: str, names: list[str], timeout: float) -
 def approve(
     freight: Annotated[str, typer.Option(help="Freight name or alias")],
     stage: Annotated[str, typer.Option(help="the Stage it may enter")],
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
 ) -> None:
     """Approve Freight for a Stage: it becomes available there without upstream verification."""
     try:
         with client_mod.Client.from_config(userconfig.load()) as api:
             out = api.request(
                 "POST",
-                f"{_base(_project(project))}/freight/{freight}/approve",
+                f"{_base(common.resolve_project(project))}/freight/{freight}/approve",
                 json={"stage": stage},
             )
         typer.echo(f"freight.kargo.akuity.io/{out['metadata']['name']} approved for stage {stage}")
@@ -218,7 +204,7 @@ def reject(
         str | None, typer.Option(help="the Stage it may not enter (default: every Stage)")
     ] = None,
     reason: Annotated[str, typer.Option(help="why (recorded with your name)")] = "",
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
 ) -> None:
     """Reject Freight for a Stage (or every Stage): it is never promoted there."""
     try:
@@ -227,7 +213,9 @@ def reject(
             body["stage"] = stage
         with client_mod.Client.from_config(userconfig.load()) as api:
             out = api.request(
-                "POST", f"{_base(_project(project))}/freight/{freight}/reject", json=body
+                "POST",
+                f"{_base(common.resolve_project(project))}/freight/{freight}/reject",
+                json=body,
             )
         where = f"stage {stage}" if stage else "every stage"
         typer.echo(f"freight.kargo.akuity.io/{out['metadata']['name']} rejected for {where}")
@@ -239,11 +227,11 @@ def reject(
 def verify_stage(
     name: Annotated[str, typer.Argument(help="Stage name")],
     abort: Annotated[bool, typer.Option("--abort", help="abort the running verification")] = False,
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
 ) -> None:
     """Re-run the Stage's verification of its current Freight (or abort it)."""
     try:
-        path = f"{_base(_project(project))}/stages/{name}/verification"
+        path = f"{_base(common.resolve_project(project))}/stages/{name}/verification"
         with client_mod.Client.from_config(userconfig.load()) as api:
             api.request("POST", f"{path}/abort" if abort else path)
         what = "abort of verification" if abort else "verification"
@@ -256,7 +244,7 @@ def get_events(project: str | None, output: str | None, no_headers: bool, name: 
     """`kargo get events`: a table (TIME, ACTOR, REASON, OBJECT, MESSAGE) or yaml/json."""
     params = {"name": name} if name else None
     with client_mod.Client.from_config(userconfig.load()) as api:
-        out = api.request("GET", f"{_base(_project(project))}/events", params=params)
+        out = api.request("GET", f"{_base(common.resolve_project(project))}/events", params=params)
     items: list[dict[str, Any]] = list(out.get("items") or [])
     if output == "json":
         import json

@@ -26,23 +26,9 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from kargo import errors
-from kargo.cli import client as client_mod, userconfig
+from kargo.cli import client as client_mod, common, userconfig
 
 PREVIEW_TIMEOUT_SECONDS = 600.0  # a preview clones, renders and diffs: longer than a GET
-
-ProjectOpt = Annotated[
-    str | None, typer.Option(help="project (default: `kargo config get-project`)")
-]
-
-
-def _project(project: str | None) -> str:
-    project = project or userconfig.load().project
-    if not project:
-        raise errors.ValidationError(
-            "no project given: pass --project NAME or set a default with "
-            "`kargo config set-project NAME`"
-        )
-    return project
 
 
 def request_preview(
@@ -68,7 +54,7 @@ def request_preview(
     config = userconfig.load()
     if not config.api_address or not config.bearer_token:
         raise errors.UnauthenticatedError("not logged in; run `kargo login SERVER --admin` first")
-    path = f"/v1beta1/projects/{_project(project)}/stages/{stage}/promotions/preview"
+    path = f"/v1beta1/projects/{common.resolve_project(project)}/stages/{stage}/promotions/preview"
     with client_mod.Client(
         config.api_address, config.bearer_token, timeout=PREVIEW_TIMEOUT_SECONDS
     ) as api:
@@ -163,7 +149,7 @@ def dry_run_promote(
 
 def preview(
     stage: Annotated[str, typer.Option(help="the Stage to preview a promotion to")],
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
     freight: Annotated[str | None, typer.Option(help="Freight name (ID)")] = None,
     freight_alias: Annotated[
         str | None, typer.Option("--freight-alias", help="Freight alias")

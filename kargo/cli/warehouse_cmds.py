@@ -24,7 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from kargo import errors
-from kargo.cli import client as client_mod, printers, userconfig
+from kargo.cli import client as client_mod, common, printers, userconfig
 
 WAIT_POLL_SECONDS = 0.5
 DEFAULT_WAIT_SECONDS = 300.0
@@ -34,20 +34,6 @@ create_app = typer.Typer(
     help="Create resources from manifests (-f), or Freight and credentials from flags.",
     invoke_without_command=True,
 )
-
-ProjectOpt = Annotated[
-    str | None, typer.Option(help="project (default: `kargo config get-project`)")
-]
-
-
-def _project(project: str | None) -> str:
-    project = project or userconfig.load().project
-    if not project:
-        raise errors.ValidationError(
-            "no project given: pass --project NAME or set a default with "
-            "`kargo config set-project NAME`"
-        )
-    return project
 
 
 def _main() -> Any:
@@ -69,7 +55,7 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 @refresh_app.command("warehouse")
 def refresh_warehouse(
     name: Annotated[str, typer.Argument(help="Warehouse name")],
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="wait until discovery has run and show the result")
     ] = False,
@@ -80,7 +66,7 @@ def refresh_warehouse(
     """Make a Warehouse discover its subscriptions now."""
     main = _main()
     try:
-        _refresh(name, _project(project), wait, timeout)
+        _refresh(name, common.resolve_project(project), wait, timeout)
     except errors.KargoError as err:
         main.fail(err)
 
@@ -153,7 +139,7 @@ def create_freight(
         list[str], typer.Option("--chart", help="REPO_URL/NAME:VERSION; repeatable")
     ] = [],  # noqa: B006
     alias: Annotated[str | None, typer.Option(help="alias (default: generated)")] = None,
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="yaml, json or name")] = None,
 ) -> None:
     """Assemble Freight by hand from artifacts a Warehouse discovered."""
@@ -167,7 +153,7 @@ def create_freight(
         body: dict[str, Any] = {"images": image, "commits": commit, "charts": chart}
         if alias:
             body["alias"] = alias
-        path = f"/v1beta1/projects/{_project(project)}/warehouses/{warehouse}/freight"
+        path = f"/v1beta1/projects/{common.resolve_project(project)}/warehouses/{warehouse}/freight"
         with client_mod.Client.from_config(userconfig.load()) as api:
             created = api.request("POST", path, json=body)
         if output:
@@ -198,7 +184,7 @@ def create_repo_credentials(
     ] = False,
     description: Annotated[str, typer.Option(help="what these credentials are for")] = "",
     shared: Annotated[bool, typer.Option("--shared", help="usable by every project")] = False,
-    project: ProjectOpt = None,
+    project: common.ProjectOpt = None,
 ) -> None:
     """Store credentials for repositories matching a URL (sealed by the server)."""
     main = _main()
@@ -232,7 +218,7 @@ def create_repo_credentials(
         path = (
             "/v1beta1/shared/repo-credentials"
             if shared
-            else f"/v1beta1/projects/{_project(project)}/repo-credentials"
+            else f"/v1beta1/projects/{common.resolve_project(project)}/repo-credentials"
         )
         with client_mod.Client.from_config(userconfig.load()) as api:
             api.request("POST", path, json=body)
