@@ -98,3 +98,13 @@ def judge(result: Any, success_condition: str, failure_condition: str) -> Phase:
     if not success:
         return Phase.INCONCLUSIVE
     return Phase.SUCCESSFUL
+
+
+def judge_metric(value: Any, metric: Mapping[str, Any]) -> Measurement:
+    """A measurement of `value`, judged by the metric's success and failure conditions."""
+    phase = judge(
+        value,
+        str(metric.get("successCondition") or ""),
+        str(metric.get("failureCondition") or ""),
+    )
+    return Measurement(phase, value=value)

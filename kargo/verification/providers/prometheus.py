@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from kargo.errors import KargoError
-from kargo.verification.measurement import Measurement, Phase, judge
+from kargo.verification.measurement import Measurement, Phase, judge_metric
 
 
 def _number(text: str) -> float:
@@ -53,12 +53,7 @@ class PrometheusProvider:
                     Phase.ERROR, message=f"prometheus at {address} answered {response.status_code}"
                 )
             value = query_result(response.json())
-            phase = judge(
-                value,
-                str(metric.get("successCondition") or ""),
-                str(metric.get("failureCondition") or ""),
-            )
-            return Measurement(phase, value=value)
+            return judge_metric(value, metric)
         except KargoError as err:
             return Measurement(Phase.ERROR, message=err.message)
         except (httpx.HTTPError, ValueError) as err:

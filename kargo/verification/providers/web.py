@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from kargo.errors import KargoError
-from kargo.verification.measurement import Measurement, Phase, judge
+from kargo.verification.measurement import Measurement, Phase, judge_metric
 
 _SEGMENT = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
@@ -68,12 +68,7 @@ class WebProvider:
                 value = response.text
             if web.get("jsonPath"):
                 value = json_path(value, str(web["jsonPath"]))
-            phase = judge(
-                value,
-                str(metric.get("successCondition") or ""),
-                str(metric.get("failureCondition") or ""),
-            )
-            return Measurement(phase, value=value)
+            return judge_metric(value, metric)
         except KargoError as err:
             return Measurement(Phase.ERROR, message=err.message)
         except httpx.HTTPError as err:
