@@ -17,7 +17,7 @@ from typing import Any
 import ulid
 
 from kargo import clock as clock_mod, errors
-from kargo.store import interface
+from kargo.store import interface, lookup as store_lookup
 
 Obj = dict[str, Any]
 
@@ -97,18 +97,8 @@ def parse_request(raw: str | None) -> dict[str, str] | None:
     return {"id": str(value)}
 
 
-async def list_all(store: interface.Store, kind: str, namespace: str) -> list[Obj]:
-    """Every object of `kind` in a namespace (all pages)."""
-    out: list[Obj] = []
-    token: str | None = None
-    while True:
-        page = await store.list(
-            kind, interface.ListOptions(namespace=namespace, limit=500, continue_token=token)
-        )
-        out.extend(page.items)
-        token = page.continue_token
-        if not token:
-            return out
+# Every object of `kind` in a namespace (all pages).
+list_all = store_lookup.list_all
 
 
 async def stage_promotions(store: interface.Store, namespace: str, stage: str) -> list[Obj]:

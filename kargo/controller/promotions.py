@@ -25,7 +25,7 @@ from kargo import clock as clock_mod, errors
 from kargo.api import availability
 from kargo.controller import runtime
 from kargo.promotion import engine as engine_mod, workdir
-from kargo.store import interface
+from kargo.store import interface, lookup as store_lookup
 
 log = logging.getLogger(__name__)
 
@@ -288,17 +288,8 @@ class PromotionReconciler:
 
     async def stage_promotions(self, namespace: str, stage: str) -> list[interface.Object]:
         """Every Promotion of a Stage."""
-        out: list[interface.Object] = []
-        token: str | None = None
-        while True:
-            page = await self.store.list(
-                "Promotion",
-                interface.ListOptions(namespace=namespace, limit=500, continue_token=token),
-            )
-            out.extend(p for p in page.items if (p.get("spec") or {}).get("stage") == stage)
-            token = page.continue_token
-            if not token:
-                return out
+        promos = await store_lookup.list_all(self.store, "Promotion", namespace)
+        return [p for p in promos if (p.get("spec") or {}).get("stage") == stage]
 
     async def select_current(self, stage: interface.Object) -> str | None:
         """The Promotion that may run on `stage` now, recording it as `currentPromotion`."""

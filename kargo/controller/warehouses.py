@@ -48,7 +48,7 @@ from kargo.discovery import cache as cache_mod, charts, git as git_discovery, im
 from kargo.expressions import functions as expr_functions, lang
 from kargo.freight import builder
 from kargo.git import mirror as mirror_mod
-from kargo.store import interface
+from kargo.store import interface, lookup as store_lookup
 
 log = logging.getLogger(__name__)
 
@@ -140,31 +140,8 @@ class _UserError(errors.KargoError):
     reason = REASON_INVALID
 
 
-class StoreLookup:
-    """The admission `Lookup` over the store (the controller cannot use the server's)."""
-
-    def __init__(self, store: interface.Store) -> None:
-        self._store = store
-
-    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One object, or None."""
-        try:
-            return await self._store.get(kind, namespace, name)
-        except errors.NotFoundError:
-            return None
-
-    async def list(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        """Every object of a kind in a namespace."""
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = await self._store.list(
-                kind, interface.ListOptions(namespace=namespace, limit=500, continue_token=token)
-            )
-            out.extend(page.items)
-            token = page.continue_token
-            if not token:
-                return out
+# The admission Lookup over the store (kept here under its old name for callers).
+StoreLookup = store_lookup.StoreLookup
 
 
 def effective_interval(warehouse: interface.Object, minimum: timedelta) -> timedelta:

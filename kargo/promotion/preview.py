@@ -53,7 +53,7 @@ from kargo.promotion import (
     workdir,
 )
 from kargo.promotion.steps import git as git_steps
-from kargo.store import interface
+from kargo.store import interface, lookup as store_lookup
 
 API_VERSION = "kargo.akuity.io/v1alpha1"
 ALIAS_LABEL = "kargo.akuity.io/alias"
@@ -167,33 +167,8 @@ class Preview(_Model):
 
 
 # ------------------------------------------------------------------------------------------
-# the store seen as admission's Lookup (read-only)
+# the store seen read-only
 # ------------------------------------------------------------------------------------------
-
-
-class _StoreLookup:
-    """`kargo.api.admission.Lookup` over the store; nothing is written."""
-
-    def __init__(self, store: interface.Store) -> None:
-        self._store = store
-
-    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._store.get(kind, namespace or "", name)
-        except errors.NotFoundError:
-            return None
-
-    async def list(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = await self._store.list(
-                kind, interface.ListOptions(namespace=namespace, limit=500, continue_token=token)
-            )
-            out.extend(page.items)
-            token = page.continue_token
-            if not token:
-                return out
 
 
 def _describe(obj: interface.Object) -> str:
@@ -457,7 +432,7 @@ async def build_promotion(
             "metadata": {"namespace": request.project, "generateName": f"{request.stage}."},
             "spec": spec,
         },
-        _StoreLookup(store),
+        store_lookup.StoreLookup(store),
         actor=request.actor or "preview",
         now=now,
     )
