@@ -88,6 +88,16 @@ def promotion_order(promo: interface.Object) -> tuple[int, str]:
 collection_id = availability.freight_collection_id
 
 
+def current_promotion_ref(promo: interface.Object | None) -> dict[str, Any] | None:
+    """A Stage's `status.currentPromotion` for a Promotion (its name and Freight), None for none."""
+    if not promo:
+        return None
+    return {
+        "name": promo["metadata"]["name"],
+        "freight": {"name": (promo.get("spec") or {}).get("freight", "")},
+    }
+
+
 def freight_reference(freight: interface.Object) -> dict[str, Any]:
     """The FreightReference recorded in statuses for a Freight object."""
     ref: dict[str, Any] = {"name": freight["metadata"]["name"]}
@@ -310,14 +320,7 @@ class PromotionReconciler:
             (p for p in promos.values() if _phase(p) not in TERMINAL), key=promotion_order
         )
         chosen = waiting[0] if waiting else None
-        new_current = (
-            {
-                "name": chosen["metadata"]["name"],
-                "freight": {"name": (chosen.get("spec") or {}).get("freight", "")},
-            }
-            if chosen
-            else None
-        )
+        new_current = current_promotion_ref(chosen)
         if new_current != (status.get("currentPromotion") or None):
             log.debug(
                 "stage %s/%s: current promotion %s -> %s",

@@ -108,14 +108,7 @@ class StageSync:
                 break
         if chosen is not None and ps.promotion_phase(chosen) == "Pending":
             chosen = await self._mark_rollback(chosen, stage) or chosen
-        new_current = (
-            {
-                "name": chosen["metadata"]["name"],
-                "freight": {"name": (chosen.get("spec") or {}).get("freight", "")},
-            }
-            if chosen
-            else None
-        )
+        new_current = promotions.current_promotion_ref(chosen)
         if new_current != (status.get("currentPromotion") or None):
             if new_current is None:
                 status.pop("currentPromotion", None)
