@@ -14,16 +14,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from kargo import errors
-from kargo.promotion import registry as reg, workdir
+from kargo.promotion import registry as reg, structured, workdir
 from kargo.promotion.context import StepContext, StepResult
 
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+_Config = structured.StepConfig
 
 
 class JSONUpdate(_Config):
@@ -264,7 +261,7 @@ def _quote(value: Any) -> str:
 
 def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
     """Kargo's json-update commit message fragment."""
-    return "\n".join([f"Updated {path}", ""] + [f"- {k}: {_quote(v)}" for k, v in updates])
+    return structured.update_message(path, updates, _quote)
 
 
 # ---------------------------------------------------------------------------------------------

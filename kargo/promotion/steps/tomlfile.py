@@ -14,18 +14,15 @@ from typing import Any
 
 import tomlkit
 import tomlkit.exceptions
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from tomlkit.container import Container
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from kargo import errors
-from kargo.promotion import registry as reg, workdir
+from kargo.promotion import registry as reg, structured, workdir
 from kargo.promotion.context import StepContext, StepResult
 
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+_Config = structured.StepConfig
 
 
 class TOMLUpdate(_Config):
@@ -129,7 +126,7 @@ def _quote(value: Any) -> str:
 
 def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
     """Kargo's toml-update commit message fragment."""
-    return "\n".join([f"Updated {path}", ""] + [f"- {k}: {_quote(v)}" for k, v in updates])
+    return structured.update_message(path, updates, _quote)
 
 
 def _load(ctx: StepContext, path: str) -> tuple[Any, tomlkit.TOMLDocument, str]:

@@ -17,20 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from kargo import errors
-from kargo.promotion import registry as reg, workdir
+from kargo.promotion import registry as reg, structured, workdir
 from kargo.promotion.context import StepContext, StepResult
 
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+_Config = structured.StepConfig
 
 
 class YAMLUpdate(_Config):
@@ -97,9 +94,7 @@ class Update:
 
 def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
     """Kargo's yaml-update commit message fragment."""
-    lines = [f"Updated {path}", ""]
-    lines += [f"- {key}: {workdir.quote_if_necessary(value)}" for key, value in updates]
-    return "\n".join(lines)
+    return structured.update_message(path, updates, workdir.quote_if_necessary)
 
 
 # ---------------------------------------------------------------------------------------------
