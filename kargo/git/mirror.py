@@ -121,6 +121,9 @@ class Mirror:
         self.key = key
         self.path = path
         self.lock = asyncio.Lock()
+        # `git worktree add/prune` read every worktree's metadata, so one being created at the
+        # same moment makes them fail ("failed to read worktrees/x/commondir"): one at a time.
+        self.worktree_lock = asyncio.Lock()
         self.blobless = blobless
         self.fetches = 0
         self.default_branch: str | None = None  # remote HEAD's branch, learnt once

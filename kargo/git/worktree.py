@@ -177,7 +177,8 @@ async def add(
     except cli.GitError:
         # leave nothing half-made behind, so a retry of the step can use the same path
         await asyncio.to_thread(shutil.rmtree, path, True)
-        await mirror.git(["worktree", "prune"], check=False)
+        async with mirror.worktree_lock:
+            await mirror.git(["worktree", "prune"], check=False)
         raise
     write_checkout(path, checkout)
     if signing_key:
@@ -198,13 +199,14 @@ async def _add(
     credentials: cli.GitCredentials | None,
     sparse: Sequence[str],
 ) -> None:
-    if sparse:  # sparse patterns must be in place before any file is checked out
+    # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
+    # part, runs in parallel with other promotions'.
+    async with mirror.worktree_lock:
         args = ["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit]
         await mirror.git(args, credentials)
+    if sparse:  # sparse patterns must be in place before any file is checked out
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
-        await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
-    else:
-        await mirror.git(["worktree", "add", "--quiet", "--detach", str(path), commit], credentials)
+    await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
 
 
 async def clear(worktree: Path) -> None:

@@ -337,7 +337,8 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
         pruning = mirror.fetches % 50 == 0
         await mirror.fetch(credentials)
         if pruning:
-            await mirror.git(["worktree", "prune"])
+            async with mirror.worktree_lock:
+                await mirror.git(["worktree", "prune"])
         for checkout in cfg.checkout:
             path = _checkout_path(ctx, checkout.path)
             sha, branch, orphan = await _resolve_checkout(mirror, checkout, credentials)
