@@ -16,6 +16,7 @@ goes in them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -31,6 +32,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -129,11 +131,16 @@ def tags(bare: Path) -> list[str]:
     return [t for t in git(["tag", "--list"], bare).splitlines() if t]
 
 
-class _GitHandler(BaseHTTPRequestHandler):
-    """One smart-HTTP request, answered by `git http-backend` (CGI)."""
+class GitHandler(BaseHTTPRequestHandler):
+    """One smart-HTTP request, answered by `git http-backend` (CGI).
+
+    With `users` set, requests need HTTP Basic auth with one of those user:password pairs; the
+    user then reaches git as REMOTE_USER, which allows pushes (the test suite's server uses this).
+    """
 
     protocol_version = "HTTP/1.0"
     root = ""
+    users: ClassVar[dict[str, str]] = {}
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -149,7 +156,24 @@ class _GitHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _user(self) -> str | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, password = base64.b64decode(header[6:]).decode().split(":", 1)
+        except ValueError:
+            return None
+        return user if self.users.get(user) == password else None
+
     def _handle(self) -> None:
+        user = self._user() if self.users else None
+        if self.users and user is None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path, _, query = self.path.partition("?")
         body = self._body()
         env = {
@@ -167,6 +191,8 @@ class _GitHandler(BaseHTTPRequestHandler):
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_PROTOCOL": "HTTP/1.1",
         }
+        if user:
+            env["REMOTE_USER"] = user
         if self.headers.get("Content-Encoding"):
             env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
         if self.headers.get("Git-Protocol"):
@@ -186,6 +212,8 @@ class _GitHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
+        if proc.stderr:
+            self.log_message("%s", proc.stderr.decode(errors="replace").strip())
 
     do_GET = do_POST = _handle
 
@@ -197,7 +225,7 @@ class GitHttpServer:
     """Serves the bare repos under `root` at http://127.0.0.1:PORT/<name> until `stop()`."""
 
     def __init__(self, root: Path, port: int = 0) -> None:
-        handler = type("Handler", (_GitHandler,), {"root": str(root.absolute())})
+        handler = type("Handler", (GitHandler,), {"root": str(root.absolute())})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
