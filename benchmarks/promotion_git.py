@@ -117,12 +117,16 @@ def generate_repo(
 ) -> None:
     """Fill the (empty) bare repository `bare` with `commits` commits on `branch`.
 
-    The first commit holds `files` files in directories of 100 (`apps/app-NNN/file-NNN.yaml`),
-    `stages` kustomizations (`env/stage-NNN/kustomization.yaml`, image `nginx` at 1.0.0) and a
-    `base/` they refer to; each later commit changes one app file. One `git fast-import` stream
+    The tree holds exactly `files` files: `stages` kustomizations
+    (`env/stage-NNN/kustomization.yaml`, image `nginx` at 1.0.0), the two files of the `base/`
+    they refer to, and app files in directories of 100 (`apps/app-NNN/file-NNN.yaml`) for the
+    rest. The first commit adds them all; each later commit changes one app file. One `git fast-import` stream
     writes it all (seconds, where committing through a work tree would take minutes), then
     `git gc` packs it as a served repository would be.
     """
+    apps = files - stages - 2
+    if apps < 1 or commits < 1:
+        raise ValueError(f"need files > stages + 2 and commits >= 1 (got {files}, {commits})")
     chunks: list[bytes] = []
 
     def data(text: str) -> None:
@@ -138,7 +142,7 @@ def generate_repo(
         f"commit refs/heads/{branch}\ncommitter Gen <gen@example.com> {when} +0000\n".encode()
     )
     data("initial tree")
-    for i in range(files):
+    for i in range(apps):
         modify(
             f"apps/app-{i // 100:03d}/file-{i % 100:03d}.yaml",
             f"name: app-{i}\nreplicas: 1\nimage: nginx:1.0.{i}\n",
@@ -149,7 +153,7 @@ def generate_repo(
         modify(f"env/{stage_name(s)}/kustomization.yaml", KUSTOMIZATION.format(stage=s))
     for c in range(1, commits):
         when += 60
-        i = (c * 7919) % files
+        i = (c * 7919) % apps
         chunks.append(
             f"commit refs/heads/{branch}\ncommitter Gen <gen@example.com> {when} +0000\n".encode()
         )
@@ -429,10 +433,14 @@ async def main(concurrent: int, runs: int, sparse: bool) -> None:
             url = server.create_repo(REPO)
             start = time.perf_counter()
             generate_repo(server.bare_path(REPO), stages=max(100, concurrent))
+            took = time.perf_counter() - start
+            bare = server.bare_path(REPO)
+            files = len(git_out(bare, "ls-tree", "-r", "--name-only", BRANCH).splitlines())
+            commits = int(git_out(bare, "rev-list", "--count", BRANCH))
             print(
-                f"generated {REPO}: 10,000 files, 5,000 commits, {max(100, concurrent)} Stages "
-                f"in {time.perf_counter() - start:.1f} s; {runs} runs per single figure; "
-                f"git-clone {'sparse (env/<stage>)' if sparse else 'full checkout'}"
+                f"generated {REPO} in {took:.1f} s: {files:,} files, {commits:,} commits, "
+                f"{max(100, concurrent)} Stages; {runs} runs per single figure; git-clone "
+                f"{'sparse (env/<stage>)' if sparse else 'full checkout'}"
             )
             bench = Bench(root, server, url, sparse)
             shell = Shell(root, url)
