@@ -28,7 +28,7 @@ from typing import Any
 from kargo import clock as clock_mod
 from kargo.api import availability
 from kargo.api.models.common import format_duration, parse_duration
-from kargo.controller import pipeline_state as ps, promotions
+from kargo.controller import informer as informer_mod, pipeline_state as ps, promotions
 from kargo.promotion import engine as engine_mod
 from kargo.store import interface
 
@@ -64,11 +64,17 @@ class StageSync:
     """Scheduling and outcome recording for the Promotions of a Stage."""
 
     def __init__(
-        self, store: interface.Store, clock: clock_mod.Clock, events: promotions.EventRecorder
+        self,
+        store: interface.Store,
+        clock: clock_mod.Clock,
+        events: promotions.EventRecorder,
+        *,
+        informer: informer_mod.Informer,
     ) -> None:
         self.store = store
         self.clock = clock
         self.events = events
+        self.informer = informer  # a Stage's Promotions, by index (read-only objects)
 
     def now(self) -> str:
         """The clock's time, RFC 3339."""
@@ -82,9 +88,12 @@ class StageSync:
         namespace = str(stage["metadata"]["namespace"])
         status = stage.setdefault("status", {})
         current = (status.get("currentPromotion") or {}).get("name")
+        await self.informer.sync()
         promos = {
             str(p["metadata"]["name"]): p
-            for p in await ps.stage_promotions(self.store, namespace, stage["metadata"]["name"])
+            for p in self.informer.by_index(
+                "Promotion", "stage", namespace, str(stage["metadata"]["name"])
+            )
         }
         if current and current in promos:
             if ps.promotion_phase(promos[current]) not in ps.TERMINAL_PROMOTION:

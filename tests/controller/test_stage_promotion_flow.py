@@ -94,7 +94,6 @@ async def test_soak_time_holds_freight_until_it_has_soaked_upstream(world):
     await world.stage("test")
     await world.stage("uat", request(stages_=["test"], soak="1h"))
     await world.freight("f1")
-    world.stage_reconciler.resync = timedelta(hours=2)  # the soak, not the safety net, wakes it
     results = await world.settle()
     assert (await world.status("Stage", "uat"))["freightSummary"] == "0/1 Fulfilled"
     assert results["uat"].requeue_after == timedelta(hours=1)
