@@ -9,8 +9,13 @@ real step registry (`load_builtin_steps`), wired as the controller wires it (`En
 with a `git_mirrors` MirrorCache, a `git_push_coordinator` PushCoordinator, credentials for the
 repository URL, a git user):
 
-    git-clone (branch main, sparse: env/<stage>) -> kustomize-set-image (every image of the
-    Freight: nginx -> a new tag) -> git-commit (the step's commit message) -> git-push
+    git-clone (branch main, path ./out) -> kustomize-set-image (./out/env/${{ ctx.stage }},
+    every image of the Freight: nginx -> a new tag) -> git-commit (the step's commit message)
+    -> git-push
+
+The template is the one users write (as Kargo's quickstart): git-clone has no `sparse`, so
+checking out only what the steps touch is the engine's job; `--sparse` adds
+`sparse: [env/${{ ctx.stage }}]` to show what a hand-tuned template gets.
 
 Each Promotion edits its own Stage's kustomization (`env/${{ ctx.stage }}`), on `main`: one
 repository, one branch, 100 Stages, as real users lay it out. Every wall time is measured in
@@ -44,17 +49,21 @@ It also prints the git processes one warm promotion runs, per subcommand
 (default 5), engine and shell alternating. All single promotions edit `env/stage-000`.
 
 Reading it: a ratio above its target means the engine spends more than git itself needs for
-that change; the wall times in milliseconds are printed next to the ratios. `--full-checkout`
-drops `sparse` from git-clone (every file of the tree is checked out) to show what a template
-without `sparse` costs.
+that change; the wall times in milliseconds are printed next to the ratios. `--sparse` adds
+`sparse` to git-clone (see above). Each single promotion is also broken down per step (median
+ms of each step, and the engine's own time: the promotion's wall time minus its steps, which
+includes evaluating expressions and removing the work directory at the end), measured by
+wrapping each registered step's runner in a timer. With `--concurrent 10 --runs 1` it is a
+quick smoke run.
 
-Run: .venv/bin/python -m benchmarks.promotion_git [--concurrent N] [--runs K] [--full-checkout]
+Run: .venv/bin/python -m benchmarks.promotion_git [--concurrent N] [--runs K] [--sparse]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import statistics
@@ -251,10 +260,32 @@ class Bench:
     server: GitServer
     url: str
     sparse: bool
-    registry: registry_mod.StepRegistry = field(
-        default_factory=lambda: load_builtin_steps(registry_mod.StepRegistry())
-    )
     count: int = 0
+    # where the timed registry appends each step's wall time (None: not recorded)
+    step_times: dict[str, list[float]] | None = None
+    registry: registry_mod.StepRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registry = self.timed_registry(load_builtin_steps(registry_mod.StepRegistry()))
+
+    def timed_registry(self, real: registry_mod.StepRegistry) -> registry_mod.StepRegistry:
+        """The real steps, each runner wrapped in a timer feeding `step_times`."""
+        timed = registry_mod.StepRegistry()
+        for spec in real:
+
+            async def run(
+                ctx: context.StepContext, cfg: Any, spec: registry_mod.StepSpec = spec
+            ) -> context.StepResult:
+                start = time.perf_counter()
+                try:
+                    return await spec.run(ctx, cfg)
+                finally:
+                    if self.step_times is not None:
+                        took = time.perf_counter() - start
+                        self.step_times.setdefault(spec.name, []).append(took)
+
+            timed.register(dataclasses.replace(spec, run=run))
+        return timed
 
     @property
     def bare(self) -> Path:
@@ -401,6 +432,13 @@ def ratio_line(label: str, value: float, base: float, target: float) -> str:
     )
 
 
+def breakdown(label: str, totals: list[float], steps: dict[str, list[float]]) -> str:
+    """Median ms per step, in step order, and of the engine's own time (run by run)."""
+    parts = ", ".join(f"{name} {statistics.median(t) * 1000:.0f}" for name, t in steps.items())
+    own = [total - sum(t[i] for t in steps.values()) for i, total in enumerate(totals)]
+    return f"     {label} per step (ms): {parts}; engine {statistics.median(own) * 1000:.0f}"
+
+
 async def wave(
     bench: Bench, services: engine_mod.EngineServices, n: int, label: str
 ) -> tuple[float, str]:
@@ -440,7 +478,7 @@ async def main(concurrent: int, runs: int, sparse: bool) -> None:
             print(
                 f"generated {REPO} in {took:.1f} s: {files:,} files, {commits:,} commits, "
                 f"{max(100, concurrent)} Stages; {runs} runs per single figure; git-clone "
-                f"{'sparse (env/<stage>)' if sparse else 'full checkout'}"
+                f"{'with sparse: [env/<stage>]' if sparse else 'without sparse (as users write it)'}"
             )
             bench = Bench(root, server, url, sparse)
             shell = Shell(root, url)
@@ -453,13 +491,19 @@ async def main(concurrent: int, runs: int, sparse: bool) -> None:
             warm_engine = bench.engine(warm_services)
             await bench.promote(warm_engine, stage, tag())  # warms the shared mirror
             cold, sparse_sh, warm, full_sh = [], [], [], []
+            cold_steps: dict[str, list[float]] = {}
+            warm_steps: dict[str, list[float]] = {}
             ran: Counter[str] = Counter()
             for i in range(runs):
                 cold_engine = bench.engine(bench.services())
+                bench.step_times = cold_steps
                 cold.append(await timed(bench.promote(cold_engine, stage, tag())))
+                bench.step_times = None
                 sparse_sh.append(await timed(shell.promote(SPARSE_SCRIPT, stage, tag())))
                 before = cli.COMMAND_COUNTS.copy()
+                bench.step_times = warm_steps
                 warm.append(await timed(bench.promote(warm_engine, stage, tag())))
+                bench.step_times = None
                 if i == 0:
                     ran = cli.COMMAND_COUNTS - before
                 full_sh.append(await timed(shell.promote(FULL_SCRIPT, stage, tag())))
@@ -476,6 +520,8 @@ async def main(concurrent: int, runs: int, sparse: bool) -> None:
                 )
             )
             print(ratio_line("2. engine, warm mirror / shell full clone", one_warm, full_base, 0.5))
+            print(breakdown("cold", cold, cold_steps))
+            print(breakdown("warm", warm, warm_steps))
             print(f"{concurrent} promotions into one repo and branch at once / one promotion:")
             print(
                 ratio_line(
@@ -499,7 +545,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrent", type=int, default=100, help="promotions started at once")
     parser.add_argument("--runs", type=int, default=5, help="runs per single-promotion median")
     parser.add_argument(
-        "--full-checkout", action="store_true", help="git-clone without sparse (whole tree)"
+        "--sparse", action="store_true", help="git-clone with sparse: [env/<stage>] in the template"
     )
     return parser.parse_args()
 
@@ -507,4 +553,4 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     os.environ.setdefault("GIT_TERMINAL_PROMPT", "0")
-    asyncio.run(main(args.concurrent, args.runs, not args.full_checkout))
+    asyncio.run(main(args.concurrent, args.runs, args.sparse))
