@@ -35,13 +35,14 @@ from typing import Any
 
 from kargo import errors
 from kargo.api import availability
-from kargo.store import interface, lookup as store_lookup
+from kargo.store import interface
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 IndexFn = Callable[[Obj], Iterable[str]]
 CATCH_UP_TIMEOUT_S = 10.0
+PAGE_SIZE = 500
 
 
 def requested_origins(stage: Obj) -> list[str]:
@@ -146,9 +147,18 @@ class Informer:
         self._index.clear()
         self._bucket_rv.clear()
         for kind in KINDS:
-            for obj in await store_lookup.list_all(self.store, kind, None):
-                meta = obj.get("metadata") or {}
-                self.apply("ADDED", obj, int(meta.get("resourceVersion") or 0))
+            token: str | None = None
+            while True:
+                page = await self.store.list(
+                    kind, interface.ListOptions(limit=PAGE_SIZE, continue_token=token)
+                )
+                for obj in page.items:
+                    meta = obj.get("metadata") or {}
+                    self.apply("ADDED", obj, int(meta.get("resourceVersion") or 0))
+                token = page.continue_token
+                if not token:
+                    break
+                await asyncio.sleep(0)  # small SQLite reads run inline: let the API answer
         self.resource_version = version
         self.loaded = True
         self.lists += 1
@@ -158,11 +168,15 @@ class Informer:
         events = self.store.watch(since=str(self.resource_version))
         try:
             async with asyncio.timeout(self.catch_up_timeout):
+                applied = 0
                 async for event in events:
                     self.apply(event.type, event.object, event.resource_version)
                     self.resource_version = max(self.resource_version, event.resource_version)
                     if event.resource_version >= target:
                         return
+                    applied += 1
+                    if applied % PAGE_SIZE == 0:
+                        await asyncio.sleep(0)  # a long catch-up must not starve the API
         except (errors.ConflictError, TimeoutError) as err:
             # compacted past our version, or the events never came: start over from a list
             log.warning("informer watch could not catch up (%s); listing again", err)

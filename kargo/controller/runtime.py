@@ -175,6 +175,7 @@ class Manager:
                 token = page.continue_token
                 if not token:
                     break
+                await asyncio.sleep(0)  # small SQLite reads run inline: let the API answer
         return version
 
     async def run(self, stop: asyncio.Event) -> None:
