@@ -130,6 +130,7 @@ class Mirror:
         self._full_requests = 0
         self._full_covered = 0
         self.insecure_skip_tls_verify = False  # set by skip_tls_verify(); then for every user
+        self._worktree_config = False
 
     async def skip_tls_verify(self) -> None:
         """Accept any TLS certificate from this remote (insecureSkipTLSVerify), from now on.
@@ -141,6 +142,23 @@ class Mirror:
             await self.ensure()
             await self.git(["config", "http.sslVerify", "false"])
         self.insecure_skip_tls_verify = True
+
+    async def enable_worktree_config(self) -> None:
+        """Let each worktree keep its own config (sparse checkout settings), set once.
+
+        Set here, under the lock, so that concurrent `git sparse-checkout` runs in different
+        worktrees never race to write it into the shared config themselves."""
+        if self._worktree_config:
+            return
+        async with self.lock:
+            await self.ensure()
+            current = await self.git(["config", "--get", "extensions.worktreeConfig"], check=False)
+            if current.stdout.strip() != "true":  # a mirror made before worktree configs
+                await self.git(["config", "core.repositoryformatversion", "1"])
+                await self.git(["config", "extensions.worktreeConfig", "true"])
+                await self.git(["config", "--unset", "core.bare"], check=False)
+                await self.git(["config", "--worktree", "core.bare", "true"])
+        self._worktree_config = True
 
     def credentials(self, given: cli.GitCredentials | None) -> cli.GitCredentials | None:
         """Credentials to use: those given, else any that came in the URL's userinfo."""
@@ -175,11 +193,16 @@ class Mirror:
         ]
         if self.blobless:
             lines += ["\tpromisor = true", "\tpartialclonefilter = blob:none"]
-            lines += ["[core]", "\trepositoryformatversion = 1"]
             lines += ["[extensions]", "\tpartialClone = origin"]
+        lines += ["[core]", "\trepositoryformatversion = 1"]
+        lines += ["[extensions]", "\tworktreeConfig = true"]
         lines += ["[gc]", "\tauto = 0", "[advice]", "\tdetachedHead = false"]
-        with (repo / "config").open("a") as out:
-            out.write("\n".join(lines) + "\n")
+        # With per-worktree configs, a `core.bare` in the shared config would make every
+        # worktree bare too: it lives in the mirror's own config.worktree instead.
+        config = repo / "config"
+        kept = [ln for ln in config.read_text().splitlines() if ln.strip() != "bare = true"]
+        config.write_text("\n".join([*kept, *lines]) + "\n")
+        (repo / "config.worktree").write_text("[core]\n\tbare = true\n")
 
     async def ensure(self) -> None:
         """Create the mirror if it does not exist yet, without a network round trip.

@@ -25,10 +25,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from kargo.git import cli, mirror as mirrors, worktree as worktrees
+from kargo.git import cli, mirror as mirrors, replay as replays, worktree as worktrees
 
 
 class IntegrationPolicy(StrEnum):
@@ -73,6 +73,7 @@ class PushRequest:
     force: bool = False
     leases: LeaseStore | None = None
     future: asyncio.Future[str] | None = None
+    commit: replays.CommitInfo | None = None  # read before queueing, for the batch replay
 
 
 @dataclass
@@ -105,6 +106,8 @@ class PushCoordinator:
     async def push(self, request: PushRequest) -> str:
         """Push the request's HEAD to its branch; returns the commit now on the branch for it."""
         lane = self._lane((str(request.mirror.path), "branch:" + request.branch))
+        if _replayable(request):  # read now, in parallel with other promotions, not under the lock
+            request.commit = await replays.describe(request.worktree)
         request.future = asyncio.get_running_loop().create_future()
         lane.pending.append(request)
         self.stats.requests += 1
@@ -200,8 +203,6 @@ class PushCoordinator:
             # optimistic first attempt: git-clone has just fetched, so the mirror's view of the
             # branch is usually current; a rejected push fetches and integrates again
             remote = await self._remote_tip(lead, fetch=attempt > 1)
-            tip = remote
-            results: dict[int, str] = {}
             for req in list(live):
                 if attempt > req.max_attempts:
                     live.remove(req)
@@ -210,12 +211,8 @@ class PushCoordinator:
                         f"push to {req.mirror.url} branch {req.branch} gave up after "
                         f"{req.max_attempts} attempts: the branch kept moving; retry later",
                     )
-                    continue
-                try:
-                    results[id(req)] = tip = await _integrate(req, tip)
-                except PushRejected as err:
-                    live.remove(req)
-                    _fail(req, err)
+            results: dict[int, str] = {}
+            tip = await _Integration(lead.mirror, lead.branch, remote, results).run(live)
             if not live:
                 return
             if tip != remote and tip is not None:
@@ -246,6 +243,114 @@ class PushCoordinator:
                 f"push to {req.mirror.url} branch {req.branch} gave up after {attempts} "
                 "attempts: the remote kept rejecting it; retry the promotion later",
             )
+
+
+_REPLAY_POLICIES = (
+    IntegrationPolicy.ALWAYS_REBASE,
+    IntegrationPolicy.REBASE_OR_MERGE,
+    IntegrationPolicy.REBASE_OR_FAIL,
+)
+
+
+def _replayable(req: PushRequest) -> bool:
+    """Whether the batch may replay this request's commit instead of rebasing its worktree."""
+    return not req.force and not req.identity.signing_key and req.policy in _REPLAY_POLICIES
+
+
+class _Integration:
+    """Puts a batch's commits one after the other on top of the remote branch.
+
+    Commits that change only paths nobody else changed since their parent are replayed
+    together by one `git fast-import` (`kargo.git.replay`); the others are rebased or merged in
+    their worktree by policy (`_integrate`). `results` gets each request's commit."""
+
+    def __init__(
+        self, mirror: mirrors.Mirror, branch: str, remote: str | None, results: dict[int, str]
+    ) -> None:
+        self.mirror, self.branch, self.remote, self.results = mirror, branch, remote, results
+        self.tip = remote
+        self.changed = replays.PathSet()  # paths changed on top of `remote` by this batch
+        self.pending: list[tuple[PushRequest, replays.Replay]] = []
+        self._upstream: dict[str, tuple[bool, set[str], set[str]]] = {}
+
+    async def run(self, live: list[PushRequest]) -> str | None:
+        """Integrate every request (failing ones leave `live`); return the tip to push."""
+        for req in list(live):
+            try:
+                if not await self._try_replay(req):
+                    await self._flush()
+                    before = self.tip
+                    self.tip = await _integrate(req, self.tip)
+                    self.results[id(req)] = self.tip
+                    if before is not None and self.tip != before:
+                        self.changed.add(
+                            await replays.changed_paths(self.mirror.path, before, self.tip)
+                        )
+            except PushRejected as err:
+                live.remove(req)
+                _fail(req, err)
+        await self._flush()
+        return self.tip
+
+    async def _upstream_of(self, parent: str) -> tuple[bool, set[str], set[str]]:
+        """(parent is an ancestor of the remote tip, commits since, paths changed since)."""
+        assert self.remote is not None
+        known = self._upstream.get(parent)
+        if known is not None:
+            return known
+        if parent == self.remote:
+            known = (True, set(), set())
+        else:
+            repo = self.mirror.path
+            check = ["merge-base", "--is-ancestor", parent, self.remote]
+            ancestor = (await cli.run_git(check, cwd=repo, check=False)).ok
+            commits: set[str] = set()
+            paths: set[str] = set()
+            if ancestor:
+                listed = await cli.run_git(["rev-list", self.remote, f"^{parent}"], cwd=repo)
+                commits = set(listed.stdout.split())
+                paths = await replays.changed_paths(repo, parent, self.remote)
+            known = (ancestor, commits, paths)
+        self._upstream[parent] = known
+        return known
+
+    async def _try_replay(self, req: PushRequest) -> bool:
+        info = req.commit
+        if info is None or self.remote is None or len(info.parents) != 1:
+            return False
+        parent = info.parents[0]
+        if parent == self.tip and not self.pending:  # nothing moved under this commit
+            self.tip = self.results[id(req)] = info.sha
+            self.changed.add(info.paths)
+            return True
+        ancestor, upstream_commits, upstream_paths = await self._upstream_of(parent)
+        if not ancestor:
+            return False
+        if info.sha in upstream_commits or info.sha == self.remote:
+            self.results[id(req)] = self.tip or info.sha  # already on the remote
+            return True
+        if self.changed.collides(info.paths) or replays.PathSet(
+            files=upstream_paths,
+            dirs={str(d) for p in upstream_paths for d in PurePosixPath(p).parents},
+        ).collides(info.paths):
+            return False
+        self.pending.append((req, replays.Replay(info, req.identity.name, req.identity.email)))
+        self.changed.add(info.paths)
+        return True
+
+    async def _flush(self) -> None:
+        if not self.pending or self.tip is None:
+            return
+        shas = await replays.replay(
+            self.mirror.path,
+            f"refs/kargo/integrate/{self.branch}",
+            self.tip,
+            [item for _, item in self.pending],
+        )
+        for (req, _), sha in zip(self.pending, shas, strict=True):
+            self.results[id(req)] = sha
+        self.tip = shas[-1]
+        self.pending.clear()
 
 
 def _fail(req: PushRequest, err: str | Exception) -> None:

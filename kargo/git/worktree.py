@@ -73,6 +73,8 @@ class Checkout:
     author_name: str = ""
     author_email: str = ""
     insecure_skip_tls_verify: bool = False
+    lazy: bool = False  # a sparse checkout grown on demand (`kargo.git.lazy`)
+    cone: list[str] = field(default_factory=list)  # the directories a lazy checkout holds
 
 
 def git_dir(worktree: Path) -> Path:
@@ -165,15 +167,21 @@ async def add(
     sparse: Sequence[str] = (),
     recurse_submodules: bool = False,
     signing_key: str | None = None,
+    lazy: bool = False,
 ) -> None:
-    """Create a detached worktree of `mirror` at `path` on `commit` and populate it."""
+    """Create a detached worktree of `mirror` at `path` on `commit` and populate it.
+
+    `lazy` makes it a sparse checkout of the top-level files only, which `kargo.git.lazy`
+    grows as steps name the paths they need (ignored with `sparse` or submodules)."""
+    lazy = lazy and not sparse and not recurse_submodules
+    checkout.lazy = lazy
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path.name} already exists and is not empty")
     if path.exists():
         path.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        await _add(mirror, path, commit, credentials, sparse)
+        await _add(mirror, path, commit, credentials, sparse, lazy)
     except cli.GitError:
         # leave nothing half-made behind, so a retry of the step can use the same path
         await asyncio.to_thread(shutil.rmtree, path, True)
@@ -198,19 +206,35 @@ async def _add(
     commit: str,
     credentials: cli.GitCredentials | None,
     sparse: Sequence[str],
+    lazy: bool,
 ) -> None:
+    await mirror.enable_worktree_config()
     # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
     # part, runs in parallel with other promotions'.
     async with mirror.worktree_lock:
         args = ["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit]
         await mirror.git(args, credentials)
-    if sparse:  # sparse patterns must be in place before any file is checked out
+    # sparse patterns must be in place before any file is checked out
+    if lazy:
+        args = ["sparse-checkout", "set", "--cone", "--sparse-index"]
+        await run(path, args, credentials, url=mirror.url)
+    elif sparse:
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
 
 
 async def clear(worktree: Path) -> None:
-    """Remove every tracked and untracked file of the worktree; `.git` stays."""
+    """Remove every tracked and untracked file of the worktree; `.git` stays.
+
+    A lazy checkout is not checked out first: its index is emptied and its sparseness turned
+    off, so the next commit records every file not written again as deleted."""
+    meta = read_checkout(worktree)
+    if meta.lazy:
+        for key in ("core.sparseCheckout", "core.sparseCheckoutCone", "index.sparse"):
+            await run(worktree, ["config", "--worktree", key, "false"])
+        await run(worktree, ["read-tree", "--empty"])
+        meta.lazy, meta.cone = False, []
+        write_checkout(worktree, meta)
 
     def _clear() -> None:
         for entry in worktree.iterdir():
@@ -285,7 +309,8 @@ async def commit_all(
 ) -> tuple[str, bool]:
     """Stage everything and commit; (sha, True), or (HEAD, False) when nothing changed."""
     meta = read_checkout(worktree)
-    await run(worktree, ["add", "-A"], credentials)
+    # --sparse: a file written outside a lazy checkout's cone is still committed
+    await run(worktree, ["add", "-A", "--sparse"], credentials)
     status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], credentials, check=False)
     if status.returncode == 0:
         current = await head(worktree)

@@ -72,6 +72,9 @@ class StepContext:
     vars: dict[str, Any] = field(default_factory=dict)
     actor: str = ""
     dry_run: bool = False  # preview: never push, never call remote systems
+    # The engine checks out what each step declares (StepSpec.paths) before running it, so
+    # git-clone may start checkouts with the top-level files only (kargo.git.lazy).
+    lazy_checkouts: bool = False
     # capability-gated services
     credentials: CredentialsProvider | None = None
     git_user: GitUser | None = None

@@ -28,6 +28,7 @@ from kargo import clock as clock_mod, errors
 from kargo.api.models import common
 from kargo.credentials import interface as credentials_interface
 from kargo.expressions import functions
+from kargo.git import cli as git_cli, lazy as lazy_checkouts
 from kargo.promotion import (
     context,
     data as data_mod,
@@ -470,6 +471,7 @@ class _Run:
             vars=dict(env.vars),
             actor=str(env.ctx["meta"]["promotion"]["actor"]),
             dry_run=self.dry_run,
+            lazy_checkouts=lazy_checkouts.enabled(),
             credentials=services.credentials
             if registry_mod.Capability.ACCESS_CREDENTIALS in caps
             else None,
@@ -481,6 +483,7 @@ class _Run:
             services=dict(services.extra),
         )
         try:
+            await self.check_out_paths(spec, cfg)
             return await spec.run(ctx, cfg)
         except errors.TerminalStepError as err:
             return context.StepResult(
@@ -496,6 +499,24 @@ class _Run:
                 status=context.StepStatus.ERRORED,
                 message="unexpected error (details are in the controller log)",
             )
+
+    async def check_out_paths(self, spec: registry_mod.StepSpec, cfg: Any) -> None:
+        """Let lazy git checkouts check out what this step is about to touch."""
+        assert self.work_dir is not None
+        paths = spec.paths(cfg) if spec.paths is not None else None
+        if paths is not None and not paths:
+            return
+        credentials = self.engine.services.credentials
+
+        async def credentials_for(url: str) -> Any:
+            if credentials is None:
+                return None
+            return await credentials.get(self.project, "git", url)
+
+        try:
+            await lazy_checkouts.materialize(self.work_dir, paths, credentials_for)
+        except git_cli.GitError as err:
+            raise errors.StepError(f"checking out the files this step needs: {err}") from err
 
     async def apply(
         self,

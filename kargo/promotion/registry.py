@@ -7,7 +7,7 @@ and passed to the engine. Duplicate names raise at registration time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -30,6 +30,13 @@ class Capability(StrEnum):
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 StepRunner = Callable[[StepContext, Any], Awaitable[StepResult]]
+#: The work-directory paths a step reads or writes, from its config; None: it cannot say.
+PathsOf = Callable[[Any], Sequence[str] | None]
+
+
+def no_paths(_cfg: Any) -> list[str]:
+    """`paths` of a step that touches no file of the work directory."""
+    return []
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class StepSpec:
     default_error_threshold: int = 1
     capabilities: frozenset[Capability] = field(default_factory=frozenset)
     description: str = ""
+    # What the step touches in the work directory, so lazy git checkouts (kargo.git.lazy) can
+    # check those paths out first. None (the default): the step may touch anything.
+    paths: PathsOf | None = None
 
 
 class StepRegistry:
@@ -65,6 +75,7 @@ class StepRegistry:
         default_timeout: timedelta | None = None,
         default_error_threshold: int = 1,
         capabilities: frozenset[Capability] | set[Capability] = frozenset(),
+        paths: Callable[[ConfigT], Sequence[str] | None] | None = None,
     ) -> Callable[
         [Callable[[StepContext, ConfigT], Awaitable[StepResult]]],
         Callable[[StepContext, ConfigT], Awaitable[StepResult]],
@@ -83,6 +94,7 @@ class StepRegistry:
                     default_error_threshold=default_error_threshold,
                     capabilities=frozenset(capabilities),
                     description=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
+                    paths=paths,
                 )
             )
             return fn

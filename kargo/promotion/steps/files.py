@@ -443,11 +443,15 @@ async def untar(ctx: StepContext, cfg: UntarConfig) -> StepResult:
 
 def register(registry: reg.StepRegistry) -> None:
     """Register copy, delete, file-write, tar and untar."""
-    registry.step("copy", CopyConfig)(copy)
-    registry.step("delete", DeleteConfig)(delete)
-    registry.step("file-write", FileWriteConfig)(file_write)
-    registry.step("tar", TarConfig)(tar)
-    registry.step("untar", UntarConfig)(untar)
+    registry.step("copy", CopyConfig, paths=lambda c: [c.in_path, c.out_path])(copy)
+    registry.step("delete", DeleteConfig, paths=_delete_paths)(delete)
+    registry.step("file-write", FileWriteConfig, paths=lambda c: [c.path])(file_write)
+    registry.step("tar", TarConfig, paths=lambda c: [c.in_path, c.out_path])(tar)
+    registry.step("untar", UntarConfig, paths=lambda c: [c.in_path, c.out_path])(untar)
+
+
+def _delete_paths(cfg: DeleteConfig) -> list[str]:
+    return [p for p in [cfg.path, *(cfg.paths or [])] if p]
 
 
 DOCS = {

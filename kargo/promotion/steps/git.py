@@ -362,6 +362,7 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
                     sparse=checkout.sparse or (),
                     recurse_submodules=cfg.recurse_submodules,
                     signing_key=cfg.author.signing_key if cfg.author else None,
+                    lazy=ctx.lazy_checkouts,
                 )
             except FileExistsError as err:
                 raise errors.TerminalStepError(
@@ -393,9 +394,14 @@ async def git_commit(ctx: StepContext, cfg: GitCommitConfig) -> StepResult:
     return StepResult(output={"commit": sha})
 
 
-async def _dry_run_push(path: Path, mirror: mirrors.Mirror, branch: str) -> dict[str, Any]:
+async def _dry_run_push(
+    path: Path, mirror: mirrors.Mirror, branch: str, credentials: cli.GitCredentials | None
+) -> dict[str, Any]:
     base = await mirror.rev_parse(mirrors.HEADS + branch) or worktrees.EMPTY_TREE
-    diff = await worktrees.run(path, ["diff", "--no-color", "--no-ext-diff", base, "HEAD"])
+    # the diff may need blobs a lazy checkout never fetched: credentials for the lazy fetch
+    diff = await worktrees.run(
+        path, ["diff", "--no-color", "--no-ext-diff", base, "HEAD"], credentials, url=mirror.url
+    )
     sha = await worktrees.head(path)
     return {"branch": branch, "commit": sha, "dryRun": True, "diff": diff.stdout}
 
@@ -441,7 +447,7 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
                 "git-commit step before git-push"
             )
         if ctx.dry_run:
-            return StepResult(output=await _dry_run_push(path, mirror, branch))
+            return StepResult(output=await _dry_run_push(path, mirror, branch, credentials))
         request.branch = branch
         sha = await coordinator.push(request)
     except pushes.PushRejected as err:
@@ -475,11 +481,14 @@ def register(registry: reg.StepRegistry) -> None:
     creds = reg.Capability.ACCESS_CREDENTIALS
     user = reg.Capability.ACCESS_GIT_USER
     plane = reg.Capability.ACCESS_CONTROL_PLANE
-    registry.step("git-clone", GitCloneConfig, capabilities={creds, user})(git_clone)
-    registry.step("git-clear", GitClearConfig)(git_clear)
-    registry.step("git-commit", GitCommitConfig, capabilities={creds, user})(git_commit)
-    registry.step("git-push", GitPushConfig, capabilities={creds, user, plane})(git_push)
-    registry.step("git-tag", GitTagConfig, capabilities={user})(git_tag)
+    none = reg.no_paths  # these steps work on git's view of a checkout, not on its files
+    registry.step("git-clone", GitCloneConfig, capabilities={creds, user}, paths=none)(git_clone)
+    registry.step("git-clear", GitClearConfig, paths=none)(git_clear)
+    registry.step("git-commit", GitCommitConfig, capabilities={creds, user}, paths=none)(git_commit)
+    registry.step("git-push", GitPushConfig, capabilities={creds, user, plane}, paths=none)(
+        git_push
+    )
+    registry.step("git-tag", GitTagConfig, capabilities={user}, paths=none)(git_tag)
 
 
 DOCS = {

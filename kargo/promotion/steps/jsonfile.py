@@ -303,8 +303,8 @@ async def json_parse(ctx: StepContext, cfg: JSONParseConfig) -> StepResult:
 
 def register(registry: reg.StepRegistry) -> None:
     """Register json-update and json-parse."""
-    registry.step("json-update", JSONUpdateConfig)(json_update)
-    registry.step("json-parse", JSONParseConfig)(json_parse)
+    registry.step("json-update", JSONUpdateConfig, paths=lambda c: [c.path])(json_update)
+    registry.step("json-parse", JSONParseConfig, paths=lambda c: [c.path])(json_parse)
 
 
 _COMMIT_MESSAGE = "A description of the changes, for a later git-commit step's message."

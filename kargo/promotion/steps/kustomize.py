@@ -491,7 +491,11 @@ async def kustomize_build(ctx: StepContext, cfg: KustomizeBuildConfig) -> StepRe
 
 def register(registry: reg.StepRegistry) -> None:
     """Register kustomize-set-image and kustomize-build."""
-    registry.step("kustomize-set-image", KustomizeSetImageConfig)(kustomize_set_image)
+    # kustomize-set-image edits one kustomization file; kustomize-build follows references
+    # anywhere (`../../base`), so it declares nothing and gets the whole checkout
+    registry.step("kustomize-set-image", KustomizeSetImageConfig, paths=lambda c: [c.path])(
+        kustomize_set_image
+    )
     registry.step("kustomize-build", KustomizeBuildConfig)(kustomize_build)
 
 

@@ -149,15 +149,18 @@ def register(registry: registry_mod.StepRegistry) -> None:
         "compose-output",
         ComposeOutputConfig,
         capabilities={cap.TASK_OUTPUT_PROPAGATION},
+        paths=registry_mod.no_paths,
     )(compose_output)
     registry.step(
         "set-metadata",
         SetMetadataConfig,
         capabilities={cap.ACCESS_CONTROL_PLANE},
+        paths=registry_mod.no_paths,
     )(set_metadata)
     registry.step(
         "set-freight-alias",
         SetFreightAliasConfig,
         capabilities={cap.ACCESS_CONTROL_PLANE},
+        paths=registry_mod.no_paths,
     )(set_freight_alias)
-    registry.step("fail", FailConfig)(fail)
+    registry.step("fail", FailConfig, paths=registry_mod.no_paths)(fail)

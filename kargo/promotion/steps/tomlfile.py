@@ -168,8 +168,8 @@ async def toml_parse(ctx: StepContext, cfg: TOMLParseConfig) -> StepResult:
 
 def register(registry: reg.StepRegistry) -> None:
     """Register toml-update and toml-parse."""
-    registry.step("toml-update", TOMLUpdateConfig)(toml_update)
-    registry.step("toml-parse", TOMLParseConfig)(toml_parse)
+    registry.step("toml-update", TOMLUpdateConfig, paths=lambda c: [c.path])(toml_update)
+    registry.step("toml-parse", TOMLParseConfig, paths=lambda c: [c.path])(toml_parse)
 
 
 DOCS = {

@@ -265,9 +265,11 @@ async def yaml_merge(ctx: StepContext, cfg: YAMLMergeConfig) -> StepResult:
 
 def register(registry: reg.StepRegistry) -> None:
     """Register yaml-update, yaml-parse and yaml-merge."""
-    registry.step("yaml-update", YAMLUpdateConfig)(yaml_update)
-    registry.step("yaml-parse", YAMLParseConfig)(yaml_parse)
-    registry.step("yaml-merge", YAMLMergeConfig)(yaml_merge)
+    registry.step("yaml-update", YAMLUpdateConfig, paths=lambda c: [c.path])(yaml_update)
+    registry.step("yaml-parse", YAMLParseConfig, paths=lambda c: [c.path])(yaml_parse)
+    registry.step("yaml-merge", YAMLMergeConfig, paths=lambda c: [*c.in_files, c.out_file])(
+        yaml_merge
+    )
 
 
 COMMIT_MESSAGE = (
