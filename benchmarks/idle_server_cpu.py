@@ -9,11 +9,14 @@ until the start-up reconciliation is over (CPU below 5% of a core over two 2-sec
 a row, once its API answers; or `--settle-max` seconds), and measures the server's CPU time (user + system, from
 /proc/<pid>/stat, its waited-for children included) over `--seconds` (default 60) of idleness.
 
-The controllers resync every Stage every 5 minutes (a safety net), so a 60-second window
-right after start-up can fall between two resync bursts: `--seconds 330` measures a whole cycle.
-With 1,000 Stages and 10,000 Freight the start-up pass itself does not end within
-`--settle-max`: each Stage reconcile lists and decodes every Freight and Stage of the project,
-so one pass costs about Stages x (Freight + Stages) object decodes (see the report printed).
+What the server does meanwhile (docs/stages.md, "How a reconcile reads"): at start-up the Stage
+controller's informer lists the project once and every Stage is reconciled from its indexes
+(only the Freight that may be available to it, never the whole project), which settles in
+seconds at this size (the report prints how long). Idle, nothing is enqueued except by the
+controller manager's one safety-net resync every 5 minutes, and it skips every Stage whose
+inputs (a fingerprint of resourceVersions) did not change since it was last left idle, at one
+small query per Stage. A 60-second window right after start-up may fall before that resync:
+`--seconds 330` measures a whole cycle, resync included.
 
 Baseline in the same run and the same window: an idle `python -c 'import time; time.sleep(N)'`.
 It prints both as % of one core, and the server's figure against the 2% target.
