@@ -132,3 +132,12 @@ async def test_a_reconciled_stage_only_asks_to_come_back_for_timed_work(world):
     results = await world.settle()
     assert results["test"].requeue_after is None
     assert results["uat"].requeue_after is None
+
+
+async def test_a_stage_reconciled_twice_at_once_sees_its_own_promotion_and_creates_one(world):
+    await world.policies({"stageSelector": {"name": "test"}, "autoPromotionEnabled": True})
+    await world.stage("test")
+    await world.freight("f1")
+    await world.stage_reconciler.reconcile(key("test"))
+    await world.stage_reconciler.reconcile(key("test"))
+    assert len(await world.promotions_of("test")) == 1
