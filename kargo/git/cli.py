@@ -19,14 +19,16 @@ import contextlib
 import os
 import re
 import stat
+import sys
 import tempfile
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from kargo import errors
 
@@ -132,6 +134,84 @@ def askpass_script() -> Path:
             out.write(_ASKPASS_SCRIPT)
         _askpass_path = path
         return path
+
+
+class _PidfdWatcher(asyncio.AbstractChildWatcher):
+    """Python 3.12's child watcher for 3.11: each child's pidfd is polled by the event loop
+    that started it (any loop, any thread) instead of a thread per child calling waitpid."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[int, tuple[asyncio.AbstractEventLoop, int, Any, tuple[Any, ...]]]
+        self._callbacks = {}
+
+    def __enter__(self) -> _PidfdWatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def is_active(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        del loop  # each child is watched by the loop that started it
+
+    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:  # type: ignore[override]
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        self._callbacks[pid] = (loop, pidfd, callback, args)
+        loop.add_reader(pidfd, self._reap, pid)
+
+    def remove_child_handler(self, pid: int) -> bool:
+        entry = self._callbacks.pop(pid, None)
+        if entry is None:
+            return False
+        loop, pidfd, _, _ = entry
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        return True
+
+    def _reap(self, pid: int) -> None:
+        loop, pidfd, callback, args = self._callbacks.pop(pid)
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            code = 255  # reaped elsewhere
+        callback(pid, code, *args)
+
+
+_watcher_checked = False
+
+
+def use_pidfd_child_watcher() -> None:
+    """On Python 3.11, wait for child processes with pidfds instead of a thread per child.
+
+    asyncio's default watcher there starts one thread per subprocess to `waitpid` it; with
+    hundreds of git commands in flight that thread churn costs more than the commands. Set
+    once, when the kernel supports pidfds and no other watcher was chosen explicitly (Python
+    3.12 does the same by itself)."""
+    global _watcher_checked
+    if _watcher_checked:
+        return
+    _watcher_checked = True
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        policy = asyncio.get_event_loop_policy()
+        current = getattr(policy, "_watcher", None)
+        if current is None or type(current).__name__ == "ThreadedChildWatcher":
+            asyncio.set_child_watcher(_PidfdWatcher())
 
 
 def git_environment(
@@ -276,6 +356,7 @@ async def run_git(
         if any(s and s in arg for s in secrets):
             raise ValueError("refusing to pass a credential in git's argv; use `credentials=`")
     COMMAND_COUNTS[_subcommand(args)] += 1
+    use_pidfd_child_watcher()
     proc = await asyncio.create_subprocess_exec(
         "git",
         *args,

@@ -123,24 +123,6 @@ async def materialize(
         await _expand(checkout, relatives, credentials_for)
 
 
-async def _directories(checkout: Path, relatives: list[str]) -> list[str]:
-    """The cone directories that check `relatives` out: a directory itself, a file's (or a
-    path-to-be's) parent; top-level files need nothing."""
-    listing = await worktrees.run(checkout, ["ls-tree", "-z", "HEAD", "--", *relatives])
-    kinds = {}
-    for entry in listing.stdout.split("\0"):
-        head, _, name = entry.partition("\t")
-        if name:
-            kinds[name] = head.split()[1]
-    dirs: set[str] = set()
-    for relative in relatives:
-        if kinds.get(relative) == "tree":
-            dirs.add(relative)
-        elif (parent := _parent(relative)) is not None:
-            dirs.add(parent)
-    return sorted(dirs)
-
-
 async def _expand(
     checkout: Path, relatives: set[str] | None, credentials_for: CredentialsFor
 ) -> None:
@@ -159,17 +141,39 @@ async def _expand(
     pending = sorted(r for r in relatives if not _covered(r, meta.cone))
     if not pending:
         return
-    new = [d for d in await _directories(checkout, pending) if not _covered(d, meta.cone)]
-    if not new:
-        return
-    await worktrees.run(
-        checkout,
-        ["sparse-checkout", "add", "--skip-checks", "--", *new],
-        credentials,
-        url=meta.repo_url,
-    )
-    meta.cone = sorted({*meta.cone, *new})
-    worktrees.write_checkout(checkout, meta)
+    # A name with a suffix (values.yaml) is taken for a file: its directory joins the cone.
+    # Anything else is taken for a directory first; if nothing appears there, it was a file
+    # (or a path still to be written) and its directory joins too. No `ls-tree` needed.
+    guessed_dirs = [r for r in pending if not PurePosixPath(r).suffix]
+    wanted = {d for r in pending if PurePosixPath(r).suffix and (d := _parent(r))}
+    wanted.update(guessed_dirs)
+    added = await _add_to_cone(checkout, meta, wanted, credentials)
+    missing = {
+        d
+        for r in guessed_dirs
+        if not (checkout / r).exists() and (d := _parent(r)) and not _covered(d, added)
+    }
+    await _add_to_cone(checkout, meta, missing, credentials)
+
+
+async def _add_to_cone(
+    checkout: Path,
+    meta: worktrees.Checkout,
+    dirs: set[str],
+    credentials: cli.GitCredentials | None,
+) -> list[str]:
+    """`git sparse-checkout add` the directories not yet covered; returns the cone."""
+    new = sorted(d for d in dirs if not _covered(d, meta.cone))
+    if new:
+        await worktrees.run(
+            checkout,
+            ["sparse-checkout", "add", "--skip-checks", "--", *new],
+            credentials,
+            url=meta.repo_url,
+        )
+        meta.cone = sorted({*meta.cone, *new})
+        worktrees.write_checkout(checkout, meta)
+    return meta.cone
 
 
 def _covered(directory: str, cone: Sequence[str]) -> bool:

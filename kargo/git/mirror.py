@@ -6,9 +6,12 @@ changed, and a mirror is never re-cloned. Remote branches land in `refs/mirror/h
 remote tags in `refs/mirror/tags/*`, so nothing a promotion does locally (commits in worktrees,
 a `git-tag`) can be confused with, or pruned by, what the server has.
 
-Mirrors are blobless (`--filter=blob:none`) by default: a fetch carries commits and trees, and
-blobs arrive on demand when a worktree checks files out. When the server refuses filtering the
-mirror falls back to full fetches by itself and remembers it.
+A mirror first needed by discovery is blobless (`--filter=blob:none`): a fetch carries commits
+and trees, and blobs arrive on demand. When the server refuses filtering the mirror falls back
+to full fetches by itself and remembers it. A mirror first needed by a promotion starts
+shallow instead (`--depth 1`, with the files of each branch tip): what a promotion needs is
+the tip, and that costs no more than the cheapest `git clone` would; later fetches add only
+new commits, and the first discovery of the repository deepens it to full history once.
 
 Each mirror has an asyncio lock: fetches and worktree bookkeeping on one URL run one at a time,
 while different URLs proceed in parallel. Neighbours: `kargo.git.cli` runs the commands;
@@ -116,10 +119,16 @@ def _config_quote(value: str) -> str:
 class Mirror:
     """One local bare mirror of a remote repository."""
 
-    def __init__(self, url: str, key: str, path: Path, *, blobless: bool) -> None:
+    def __init__(
+        self, url: str, key: str, path: Path, *, blobless: bool, shallow_start: bool = False
+    ) -> None:
         self.url, self._url_credentials = split_userinfo(url)
         self.key = key
         self.path = path
+        if (path / "config").exists():  # an existing mirror keeps the mode it was made with
+            blobless = "partialclonefilter" in (path / "config").read_text().lower()
+        # a promotion's first fetch may be shallow (fetch(history=False))
+        self.shallow_start = shallow_start
         self.lock = asyncio.Lock()
         # `git worktree add/prune` read every worktree's metadata, so one being created at the
         # same moment makes them fail ("failed to read worktrees/x/commondir"): one at a time.
@@ -127,8 +136,8 @@ class Mirror:
         self.blobless = blobless
         self.fetches = 0
         self.default_branch: str | None = None  # remote HEAD's branch, learnt once
-        self._full_requests = 0
-        self._full_covered = 0
+        self._requests: dict[tuple[str, ...], int] = {}  # single flight, per refspec list
+        self._covered: dict[tuple[str, ...], int] = {}
         self.insecure_skip_tls_verify = False  # set by skip_tls_verify(); then for every user
         self._worktree_config = False
 
@@ -225,6 +234,17 @@ class Mirror:
         for key in ("remote.origin.promisor", "remote.origin.partialclonefilter"):
             await self.git(["config", "--unset", key], check=False)
 
+    @property
+    def shallow(self) -> bool:
+        """True while the mirror holds only the newest commits (see `fetch(history=False)`)."""
+        return (self.path / "shallow").exists()
+
+    def _empty(self) -> bool:
+        return (
+            not (self.path / "refs" / "mirror").exists()
+            and not (self.path / "packed-refs").exists()
+        )
+
     async def fetch(
         self,
         credentials: cli.GitCredentials | None = None,
@@ -232,25 +252,29 @@ class Mirror:
         *,
         prune: bool | None = None,
         timeout: float = cli.DEFAULT_TIMEOUT,
+        history: bool = True,
     ) -> None:
         """Bring the mirror up to date (all heads and tags, or just `refspecs`). Takes the lock.
 
         `prune` (default: only when fetching everything) drops refs the remote deleted, within
-        the namespaces the refspecs name."""
-        if refspecs:
-            async with self.lock:
-                await self.fetch_locked(credentials, refspecs, prune=prune, timeout=timeout)
-            return
-        # single flight: a full fetch that STARTED after this call arrived covers it, so callers
-        # queued behind one fetch share the next one instead of each running their own
-        self._full_requests += 1
-        ticket = self._full_requests
+        the namespaces the refspecs name. `history=False` (promotions) lets the first fetch of
+        a new mirror take only the newest commit of each ref (`--depth 1`): a promotion needs
+        the tip, and later fetches add new commits on top. A caller that needs history
+        (discovery: `history=True`, the default) deepens a shallow mirror in full once.
+
+        Single flight: a fetch of the same refspecs that STARTED after this call arrived
+        covers it, so callers queued behind one fetch share the next one."""
+        key = tuple(refspecs)
+        requested = self._requests.get(key, 0) + 1
+        self._requests[key] = requested
         async with self.lock:
-            if self._full_covered >= ticket:
+            if self._covered.get(key, 0) >= requested and not (history and self.shallow):
                 return
-            covered = self._full_requests
-            await self.fetch_locked(credentials, refspecs, prune=prune, timeout=timeout)
-            self._full_covered = covered
+            covered = self._requests[key]
+            await self.fetch_locked(
+                credentials, refspecs, prune=prune, timeout=timeout, history=history
+            )
+            self._covered[key] = covered
 
     async def fetch_locked(
         self,
@@ -259,12 +283,17 @@ class Mirror:
         *,
         prune: bool | None = None,
         timeout: float = cli.DEFAULT_TIMEOUT,
+        history: bool = True,
     ) -> None:
         """`fetch` for a caller that already holds `lock`."""
         await self.ensure()
         base = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
         if prune or (prune is None and not refspecs):
             base.append("--prune")
+        if not history and self.shallow_start and self._empty():
+            base += ["--depth", "1"]
+        elif history and self.shallow:
+            base.append("--unshallow")
         args = [*base, *(["--filter=blob:none"] if self.blobless else []), "origin", *refspecs]
         try:
             result = await self.git(args, credentials, timeout=timeout)
@@ -282,8 +311,10 @@ class Mirror:
         async with self.lock:
             await self.ensure()
             filt = ["--filter=blob:none"] if self.blobless else []
+            depth = ["--depth", "1"] if self.shallow else []  # the commit, not its history
+            args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *filt, *depth]
             await self.git(
-                ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *filt, "origin", sha],
+                [*args, "origin", sha],
                 credentials,
             )
 
@@ -293,7 +324,17 @@ class Mirror:
         return result.ok
 
     async def rev_parse(self, rev: str) -> str | None:
-        """The sha `rev` resolves to in the mirror, or None."""
+        """The sha `rev` resolves to in the mirror, or None.
+
+        A plain ref that git stored as a loose file (as fetch and update-ref write them) is
+        read directly, without a process; anything else asks git."""
+        if rev.startswith("refs/") and not any(c in rev for c in "^~:@\\") and ".." not in rev:
+            try:
+                text = (self.path / rev).read_text().strip()
+            except (OSError, ValueError):
+                text = ""
+            if re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", text):
+                return text
         result = await self.git(["rev-parse", "--verify", "--quiet", rev], check=False)
         return result.stdout.strip() or None if result.ok else None
 
@@ -317,8 +358,12 @@ class MirrorCache:
         self.blobless = blobless
         self._mirrors: dict[str, Mirror] = {}
 
-    def get(self, url: str, *, blobless: bool | None = None) -> Mirror:
-        """The mirror for `url` (created lazily on first fetch; no I/O here)."""
+    def get(self, url: str, *, blobless: bool | None = None, for_promotion: bool = False) -> Mirror:
+        """The mirror for `url` (created lazily on first fetch; no I/O here).
+
+        A mirror first needed by a promotion (`for_promotion`) starts as a shallow copy of the
+        branch tips with their files (no blob filter: a checkout then never waits for blobs);
+        one first needed by discovery starts blobless with full history."""
         clean, _ = split_userinfo(url)
         key = normalize_url(clean)
         mirror = self._mirrors.get(key)
@@ -329,7 +374,12 @@ class MirrorCache:
                 url,
                 key,
                 self.root / f"{slug}-{digest}.git",
-                blobless=self.blobless if blobless is None else blobless,
+                blobless=False
+                if for_promotion
+                else self.blobless
+                if blobless is None
+                else blobless,
+                shallow_start=for_promotion,
             )
             self._mirrors[key] = mirror
         elif mirror._url_credentials is None:

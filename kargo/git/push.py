@@ -106,11 +106,12 @@ class PushCoordinator:
     async def push(self, request: PushRequest) -> str:
         """Push the request's HEAD to its branch; returns the commit now on the branch for it."""
         lane = self._lane((str(request.mirror.path), "branch:" + request.branch))
-        if _replayable(request):  # read now, in parallel with other promotions, not under the lock
-            request.commit = await replays.describe(request.worktree)
         request.future = asyncio.get_running_loop().create_future()
-        lane.pending.append(request)
+        lane.pending.append(request)  # first come, first served
         self.stats.requests += 1
+        if _replayable(request):  # read now, in parallel with other promotions, not under the
+            # lock; a batch that starts before this is read integrates it the slow way
+            request.commit = await replays.describe(request.worktree)
         async with lane.lock:
             if not request.future.done():
                 batch = [r for r in lane.pending if not r.force] or [request]
@@ -187,7 +188,7 @@ class PushCoordinator:
             return await mirror.rev_parse(mirrors.HEADS + branch)
         refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
         try:
-            await mirror.fetch(req.credentials, [refspec], prune=False)
+            await mirror.fetch(req.credentials, [refspec], prune=False, history=False)
         except cli.GitError as err:
             if err.failure is not cli.GitFailure.NOT_FOUND:
                 raise

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -141,8 +142,17 @@ async def run(
     )
 
 
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
 async def head(worktree: Path) -> str:
-    """The commit HEAD points at."""
+    """The commit HEAD points at (read from the detached HEAD file; git when it is a ref)."""
+    try:
+        text = (git_dir(worktree) / "HEAD").read_text().strip()
+    except OSError:
+        text = ""
+    if _SHA.match(text):
+        return text
     return (await run(worktree, ["rev-parse", "HEAD"])).stdout.strip()
 
 
@@ -216,11 +226,22 @@ async def _add(
         await mirror.git(args, credentials)
     # sparse patterns must be in place before any file is checked out
     if lazy:
-        args = ["sparse-checkout", "set", "--cone", "--sparse-index"]
-        await run(path, args, credentials, url=mirror.url)
+        _start_lazy(path)
     elif sparse:
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
+
+
+def _start_lazy(worktree: Path) -> None:
+    """Make a new worktree a cone-mode sparse checkout of its top-level files, with a sparse
+    index: what `git sparse-checkout set --cone --sparse-index` writes, without a process."""
+    private = git_dir(worktree)
+    (private / "config.worktree").write_text(
+        "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n"
+        "[index]\n\tsparse = true\n"
+    )
+    (private / "info").mkdir(exist_ok=True)
+    (private / "info" / "sparse-checkout").write_text("/*\n!/*/\n")
 
 
 async def clear(worktree: Path) -> None:

@@ -33,6 +33,7 @@ MIRRORS_SERVICE = "git_mirrors"
 PUSH_SERVICE = "git_push_coordinator"
 POLICY_SERVICE = "git_push_integration_policy"
 DEFAULT_POLICY = pushes.IntegrationPolicy.REBASE_OR_MERGE
+BRANCHES_REFSPEC = f"+refs/heads/*:{mirrors.HEADS}*"
 
 
 class _Config(BaseModel):
@@ -302,6 +303,12 @@ async def _resolve_checkout(
             raise errors.StepError(f"commit {checkout.commit} not found in {mirror.url}")
         return checkout.commit, "", False
     if checkout.tag:
+        refspec = f"+refs/tags/{checkout.tag}:{mirrors.TAGS}{checkout.tag}"
+        try:
+            await mirror.fetch(credentials, [refspec], prune=False, history=False)
+        except cli.GitError as err:
+            if err.failure is not cli.GitFailure.NOT_FOUND:
+                raise
         sha = await mirror.rev_parse(f"{mirrors.TAGS}{checkout.tag}^{{commit}}")
         if sha is None:
             raise errors.StepError(
@@ -328,14 +335,15 @@ async def _resolve_checkout(
 async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     """Clone a repository into worktrees of the shared mirror (fetching only what changed)."""
     credentials = await _credentials(ctx, cfg.repo_url)
-    mirror = _mirror_cache(ctx).get(cfg.repo_url)
+    mirror = _mirror_cache(ctx).get(cfg.repo_url, for_promotion=True)
     outputs: dict[str, str] = {}
     try:
         if cfg.insecure_skip_tls_verify:
             await mirror.skip_tls_verify()
         # now and then, forget worktrees whose promotion work dirs were deleted
         pruning = mirror.fetches % 50 == 0
-        await mirror.fetch(credentials)
+        # branches only (a tag is fetched when a checkout names one); no history needed
+        await mirror.fetch(credentials, [BRANCHES_REFSPEC], prune=True, history=False)
         if pruning:
             async with mirror.worktree_lock:
                 await mirror.git(["worktree", "prune"])
