@@ -91,3 +91,25 @@ async def test_skipping_tls_verification_reaches_the_mirror_config(tmp_path, git
     await mirror.fetch(GOOD)
     assert (await mirror.git(["config", "http.sslVerify"])).stdout.strip() == "false"
     assert (await mirror.ls_remote(GOOD)).refs["refs/heads/main"]
+
+
+async def test_a_promotion_mirror_starts_shallow_and_discovery_deepens_it(tmp_path, git_server):
+    url = git_server.create_repo("app")
+    writer = git_server.writer("app")
+    for i in range(3):
+        last = writer.commit({"a.txt": str(i)}, f"change {i}")
+    mirror = mirrors.MirrorCache(tmp_path / "cache").get(url, for_promotion=True)
+    branches = f"+refs/heads/*:{mirrors.HEADS}*"
+    await mirror.fetch(GOOD, [branches], prune=True, history=False)
+    assert mirror.shallow
+    assert not mirror.blobless  # the tip's files came with it: no lazy fetch on checkout
+    count = await mirror.git(["rev-list", "--count", mirrors.HEADS + "main"])
+    assert count.stdout.strip() == "1"
+    newer = writer.commit({"a.txt": "3"}, "change 3")
+    await mirror.fetch(GOOD, [branches], prune=True, history=False)  # only what is new
+    assert await mirror.rev_parse(mirrors.HEADS + "main") == newer
+    assert (await mirror.git(["rev-parse", f"{newer}^"])).stdout.strip() == last
+    await mirror.fetch(GOOD)  # discovery needs the history
+    assert not mirror.shallow
+    count = await mirror.git(["rev-list", "--count", mirrors.HEADS + "main"])
+    assert count.stdout.strip() == "4"

@@ -1,0 +1,118 @@
+"""Coalesced pushes replay commits with one `git fast-import` when their paths are untouched,
+keeping what a rebase keeps, and rebase the way they always did when a path also moved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kargo.credentials.interface import Credentials, StaticCredentials
+from kargo.git import cli, mirror as mirrors, push as pushes, replay
+from kargo.promotion.context import GitUser, StepContext
+from kargo.promotion.steps import git as steps
+from tests.fixtures.git import GIT_PASSWORD, GIT_USER, run
+
+ODD = 'dir with space/"quoted"\tname.yaml'
+
+
+async def clone(tmp_path: Path, repo: str, services: dict[str, Any], name: str) -> StepContext:
+    work = tmp_path / "work" / name
+    work.mkdir(parents=True)
+    ctx = StepContext(
+        work_dir=work,
+        project="p",
+        stage=name,
+        promotion=name,
+        alias="a",
+        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
+        git_user=GitUser(name="Pusher", email="pusher@example.com"),
+        services=services,
+    )
+    config = {"repoURL": repo, "checkout": [{"path": "out"}]}
+    await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(config))
+    return ctx
+
+
+async def commit(ctx: StepContext, message: str, author: dict[str, str]) -> str:
+    config = steps.GitCommitConfig.model_validate(
+        {"path": "out", "message": message, "author": author}
+    )
+    return str((await steps.git_commit(ctx, config)).output["commit"])
+
+
+def services(tmp_path: Path) -> dict[str, Any]:
+    return {
+        steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "mirrors"),
+        steps.PUSH_SERVICE: pushes.PushCoordinator(),
+    }
+
+
+async def test_a_replayed_commit_keeps_author_date_message_and_every_kind_of_change(
+    tmp_path, git_server
+):
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit({"a.yaml": "a: 0\n", "old.yaml": "x\n"}, "initial")
+    shared = services(tmp_path)
+    first, second = (
+        await clone(tmp_path, repo, shared, "one"),
+        await clone(tmp_path, repo, shared, "two"),
+    )
+    (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
+    await commit(first, "first", {"name": "Ann", "email": "ann@example.com"})
+    (second.work_dir / "out" / "dir with space").mkdir()
+    (second.work_dir / "out" / ODD).write_text("odd: true\n")
+    (second.work_dir / "out" / "old.yaml").unlink()
+    original = await commit(second, "second\n\nwith a body", {"name": "Bo", "email": "bo@x.org"})
+    await steps.git_push(first, steps.GitPushConfig(path="out"))
+
+    before = cli.COMMAND_COUNTS.copy()
+    pushed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
+    ran = cli.COMMAND_COUNTS - before
+
+    assert ran["fast-import"] == 1  # replayed...
+    assert ran["rebase"] == 0  # ...not rebased
+    assert pushed != original
+    assert pushed == git_server.branch_head("gitops")
+    bare = git_server.bare_path("gitops")
+    fmt = "%an|%ae|%ad|%cn|%ce|%B"
+    was = run(
+        ["log", "-1", "--date=raw", f"--format={fmt}", original], tmp_path / "work" / "two" / "out"
+    )
+    now = run(["log", "-1", "--date=raw", f"--format={fmt}", pushed], bare)
+    assert now.split("|")[:3] == was.split("|")[:3] == ["Bo", "bo@x.org", was.split("|")[2]]
+    assert now.split("|")[3:5] == ["Pusher", "pusher@example.com"]
+    assert now.split("|", 5)[5] == "second\n\nwith a body"
+    assert git_server.log("gitops") == ["second", "first", "initial"]
+    files = run(["ls-tree", "-r", "-z", "--name-only", "main"], bare).split("\0")
+    assert sorted(f for f in files if f) == ["a.yaml", ODD]
+    assert run(["show", "main:a.yaml"], bare) == "a: 1"
+
+
+async def test_a_commit_whose_file_also_moved_upstream_is_rebased(tmp_path, git_server):
+    repo = git_server.create_repo("gitops")
+    writer = git_server.writer("gitops")
+    writer.commit({"shared.yaml": "one: 1\ntwo: 2\nthree: 3\nfour: 4\n"}, "initial")
+    shared = services(tmp_path)
+    ctx = await clone(tmp_path, repo, shared, "one")
+    writer.commit({"shared.yaml": "one: 10\ntwo: 2\nthree: 3\nfour: 4\n"}, "upstream")
+    (ctx.work_dir / "out" / "shared.yaml").write_text("one: 1\ntwo: 2\nthree: 3\nfour: 40\n")
+    await commit(ctx, "mine", {"name": "Ann", "email": "ann@example.com"})
+
+    before = cli.COMMAND_COUNTS.copy()
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    ran = cli.COMMAND_COUNTS - before
+
+    assert ran["rebase"] == 1
+    assert ran["fast-import"] == 0
+    bare = git_server.bare_path("gitops")
+    assert run(["show", "main:shared.yaml"], bare) == "one: 10\ntwo: 2\nthree: 3\nfour: 40"
+    assert git_server.log("gitops") == ["mine", "upstream", "initial"]
+
+
+def test_colliding_paths_include_files_under_and_above_a_changed_path():
+    changed = replay.PathSet()
+    changed.add(["a/b/c.yaml"])
+    assert changed.collides(["a/b/c.yaml"])
+    assert changed.collides(["a/b"])  # a file where a changed path's directory is
+    assert changed.collides(["a/b/c.yaml/d"])  # a file under a changed file
+    assert not changed.collides(["a/b/d.yaml", "a/bc", "b"])
