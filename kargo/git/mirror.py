@@ -116,6 +116,23 @@ def _config_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# The mirror's own per-worktree config. `git worktree add` copies it (minus core.bare) and
+# info/sparse-checkout into every new worktree, so a worktree is born a cone-mode sparse
+# checkout of the top-level files with a sparse index, checked out in the same command; a
+# checkout that must be full or user-sparse rewrites its copy (`kargo.git.worktree`).
+MIRROR_WORKTREE_CONFIG = (
+    "[core]\n\tbare = true\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n"
+    "[index]\n\tsparse = true\n"
+)
+TOP_LEVEL_ONLY = "/*\n!/*/\n"
+
+
+def _write_worktree_defaults(repo: Path) -> None:
+    (repo / "config.worktree").write_text(MIRROR_WORKTREE_CONFIG)
+    (repo / "info").mkdir(exist_ok=True)
+    (repo / "info" / "sparse-checkout").write_text(TOP_LEVEL_ONLY)
+
+
 class Mirror:
     """One local bare mirror of a remote repository."""
 
@@ -153,10 +170,11 @@ class Mirror:
         self.insecure_skip_tls_verify = True
 
     async def enable_worktree_config(self) -> None:
-        """Let each worktree keep its own config (sparse checkout settings), set once.
+        """Per-worktree configs and lazy-checkout defaults, set up once per mirror.
 
         Set here, under the lock, so that concurrent `git sparse-checkout` runs in different
-        worktrees never race to write it into the shared config themselves."""
+        worktrees never race to write the shared config themselves (mirrors made by `ensure`
+        have it from the start)."""
         if self._worktree_config:
             return
         async with self.lock:
@@ -166,7 +184,7 @@ class Mirror:
                 await self.git(["config", "core.repositoryformatversion", "1"])
                 await self.git(["config", "extensions.worktreeConfig", "true"])
                 await self.git(["config", "--unset", "core.bare"], check=False)
-                await self.git(["config", "--worktree", "core.bare", "true"])
+            _write_worktree_defaults(self.path)
         self._worktree_config = True
 
     def credentials(self, given: cli.GitCredentials | None) -> cli.GitCredentials | None:
@@ -211,7 +229,8 @@ class Mirror:
         config = repo / "config"
         kept = [ln for ln in config.read_text().splitlines() if ln.strip() != "bare = true"]
         config.write_text("\n".join([*kept, *lines]) + "\n")
-        (repo / "config.worktree").write_text("[core]\n\tbare = true\n")
+        _write_worktree_defaults(repo)
+        self._worktree_config = True
 
     async def ensure(self) -> None:
         """Create the mirror if it does not exist yet, without a network round trip.

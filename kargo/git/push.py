@@ -109,9 +109,6 @@ class PushCoordinator:
         request.future = asyncio.get_running_loop().create_future()
         lane.pending.append(request)  # first come, first served
         self.stats.requests += 1
-        if _replayable(request):  # read now, in parallel with other promotions, not under the
-            # lock; a batch that starts before this is read integrates it the slow way
-            request.commit = await replays.describe(request.worktree)
         async with lane.lock:
             if not request.future.done():
                 batch = [r for r in lane.pending if not r.force] or [request]
@@ -276,6 +273,11 @@ class _Integration:
 
     async def run(self, live: list[PushRequest]) -> str | None:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
+        if self.remote is not None:  # one `git log` reads every replayable commit of the batch
+            heads = {id(r): await worktrees.head(r.worktree) for r in live if _replayable(r)}
+            infos = await replays.describe(self.mirror.path, list(heads.values()))
+            for req in live:
+                req.commit = infos.get(heads.get(id(req), ""))
         for req in list(live):
             try:
                 if not await self._try_replay(req):

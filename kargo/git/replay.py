@@ -87,24 +87,30 @@ def parse_log(output: str) -> CommitInfo:
     )
 
 
-async def describe(repo: Path, rev: str = "HEAD") -> CommitInfo:
-    """One `git log` reading everything `replay` needs of `rev`."""
+_RECORD = "\x01kargo-commit\x01"
+
+
+async def describe(repo: Path, shas: Sequence[str]) -> dict[str, CommitInfo]:
+    """One `git log --no-walk` reading everything `replay` needs of each commit."""
+    if not shas:
+        return {}
     result = await cli.run_git(
         [
             "log",
-            "-1",
+            "--no-walk=unsorted",
             "-z",
             "--raw",
             "-r",
             "--no-renames",
             "--no-abbrev",
             "--date=raw",
-            f"--format={_FORMAT}",
-            rev,
+            f"--format={_RECORD}{_FORMAT}",
+            *dict.fromkeys(shas),
         ],
         cwd=repo,
     )
-    return parse_log(result.stdout)
+    infos = (parse_log(r.strip("\0")) for r in result.stdout.split(_RECORD) if r.strip("\0"))
+    return {info.sha: info for info in infos}
 
 
 async def changed_paths(repo: Path, old: str, new: str) -> set[str]:

@@ -219,29 +219,31 @@ async def _add(
     lazy: bool,
 ) -> None:
     await mirror.enable_worktree_config()
+    if lazy:
+        # born sparse (the mirror's defaults) and checked out by the same command; the lock
+        # is held while the top-level files are written, which is little
+        async with mirror.worktree_lock:
+            args = ["worktree", "add", "--quiet", "--detach", str(path), commit]
+            await mirror.git(args, credentials)
+        return
     # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
     # part, runs in parallel with other promotions'.
     async with mirror.worktree_lock:
         args = ["worktree", "add", "--quiet", "--detach", "--no-checkout", str(path), commit]
         await mirror.git(args, credentials)
     # sparse patterns must be in place before any file is checked out
-    if lazy:
-        _start_lazy(path)
-    elif sparse:
+    if sparse:
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
+    else:
+        _check_out_in_full(path)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
 
 
-def _start_lazy(worktree: Path) -> None:
-    """Make a new worktree a cone-mode sparse checkout of its top-level files, with a sparse
-    index: what `git sparse-checkout set --cone --sparse-index` writes, without a process."""
+def _check_out_in_full(worktree: Path) -> None:
+    """Undo the lazy defaults a new worktree inherited from its mirror (no process)."""
     private = git_dir(worktree)
-    (private / "config.worktree").write_text(
-        "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n"
-        "[index]\n\tsparse = true\n"
-    )
-    (private / "info").mkdir(exist_ok=True)
-    (private / "info" / "sparse-checkout").write_text("/*\n!/*/\n")
+    (private / "config.worktree").write_text("[core]\n\tsparseCheckout = false\n")
+    (private / "info" / "sparse-checkout").unlink(missing_ok=True)
 
 
 async def clear(worktree: Path) -> None:
@@ -332,15 +334,10 @@ async def commit_all(
     meta = read_checkout(worktree)
     # --sparse: a file written outside a lazy checkout's cone is still committed
     await run(worktree, ["add", "-A", "--sparse"], credentials)
-    status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], credentials, check=False)
-    if status.returncode == 0:
-        current = await head(worktree)
-        return ("" if meta.orphan and current == meta.placeholder else current), False
-    if status.returncode != 1:
-        raise cli.GitError(
-            f"git failed to compare {worktree.name} with HEAD: {status.stderr.strip()}",
-            failure=cli.GitFailure.OTHER,
-        )
+    if meta.orphan and await head(worktree) == meta.placeholder:
+        status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], check=False)
+        if status.returncode == 0:
+            return "", False
     async with _signing_env(identity) as (sign_args, sign_env):
         env = {**identity.env(), **sign_env}
         if meta.orphan and await head(worktree) == meta.placeholder:
@@ -353,11 +350,21 @@ async def commit_all(
             meta.orphan, meta.placeholder = False, ""
             write_checkout(worktree, meta)
             return sha, True
-        await run(
+        committed = await run(
             worktree,
             ["commit", "--quiet", "--no-verify", *sign_args, "-m", message],
             credentials,
             env=env,
+            check=False,
+        )
+    if not committed.ok:
+        said = committed.stdout + committed.stderr
+        if "nothing to commit" in said or "nothing added to commit" in said:
+            return await head(worktree), False  # a clean checkout: the existing HEAD
+        raise cli.GitError(
+            f"git commit failed in {worktree.name}: {committed.stderr.strip() or committed.stdout}",
+            failure=cli.classify(committed.stderr),
+            stderr=committed.stderr,
         )
     return await head(worktree), True
 
