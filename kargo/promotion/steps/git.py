@@ -107,8 +107,8 @@ class GitCloneConfig(_Config):
     recurse_submodules: bool = Field(default=False, description="Also check out submodules.")
     blobless: bool | None = Field(
         default=None,
-        description="Fetch file contents lazily. The shared mirror is always blobless when "
-        "the server allows it, so this is accepted for compatibility.",
+        description="Fetch file contents lazily. Accepted for compatibility: the server's "
+        "mirror already fetches only what checkouts need (see below).",
     )
 
     @model_validator(mode="after")
@@ -503,7 +503,8 @@ DOCS = {
     "git-clone": {
         "about": "Clones a repository into one or more checkouts in the work directory. Each "
         "checkout is a `git worktree` of this server's mirror of the repository, so a clone "
-        "fetches only the commits made since the last promotion and copies no history. A "
+        "fetches only the commits made since the last promotion and copies no history; it "
+        "holds the files the promotion's steps work on (a lazy checkout, see below). A "
         "checkout takes a `branch`, a `commit` or a `tag` (at most one; none means the "
         "remote's default branch); with `create` a missing branch starts as an empty orphan. "
         "Credentials of type `git` matching `repoURL` are used.",
