@@ -34,6 +34,9 @@ METADATA = "kargo-checkout.json"
 SIGNING_KEY = "kargo-signing-key.asc"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TAG_NAMESPACE = "refs/worktree/kargo-tags/"
+LAZY_WORKTREE_CONFIG = (
+    "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
+)
 _PLACEHOLDER_ENV = {
     "GIT_AUTHOR_NAME": "Kargo",
     "GIT_AUTHOR_EMAIL": "no-reply@kargo.local",
@@ -220,11 +223,9 @@ async def _add(
 ) -> None:
     await mirror.enable_worktree_config()
     if lazy:
-        # born sparse (the mirror's defaults) and checked out by the same command; the lock
-        # is held while the top-level files are written, which is little
-        async with mirror.worktree_lock:
-            args = ["worktree", "add", "--quiet", "--detach", str(path), commit]
-            await mirror.git(args, credentials)
+        async with mirror.worktree_lock:  # held by `git worktree prune` too
+            _register_worktree(mirror.path, path, commit)
+        await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
         return
     # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
     # part, runs in parallel with other promotions'.
@@ -237,6 +238,30 @@ async def _add(
     else:
         _check_out_in_full(path)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
+
+
+def _register_worktree(common: Path, path: Path, commit: str) -> None:
+    """Register `path` as a lazy worktree of the repository at `common`, detached at `commit`.
+
+    Writes what `git worktree add --no-checkout` writes (gitrepository-layout(5):
+    `worktrees/<id>/{gitdir,commondir,HEAD}` and the worktree's `.git` file) plus its sparse
+    settings, without running git: a `git worktree add` reads every other worktree's metadata
+    and fails on one being written at the same moment, so they would have to run one at a
+    time. The metadata is built under a temporary name and renamed into place."""
+    worktrees_dir = common / "worktrees"
+    worktrees_dir.mkdir(exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f"{path.name[:40]}-", dir=worktrees_dir))
+    staging = private.with_name("." + private.name)
+    private.rename(staging)
+    path.mkdir(parents=True, exist_ok=True)
+    (staging / "gitdir").write_text(f"{path.absolute() / '.git'}\n")
+    (staging / "commondir").write_text("../..\n")
+    (staging / "HEAD").write_text(f"{commit}\n")
+    (staging / "config.worktree").write_text(LAZY_WORKTREE_CONFIG)
+    (staging / "info").mkdir()
+    (staging / "info" / "sparse-checkout").write_text(mirrors.TOP_LEVEL_ONLY)
+    staging.rename(private)
+    (path / ".git").write_text(f"gitdir: {private}\n")
 
 
 def _check_out_in_full(worktree: Path) -> None:
