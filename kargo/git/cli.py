@@ -15,9 +15,11 @@ turn `GitError` into `DiscoveryError` / `StepError`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -133,6 +135,7 @@ def askpass_script() -> Path:
         with os.fdopen(fd, "w") as out:
             out.write(_ASKPASS_SCRIPT)
         _askpass_path = path
+        atexit.register(shutil.rmtree, directory, True)  # leave no helper dir behind
         return path
 
 
