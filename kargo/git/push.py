@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from kargo.git import cli, mirror as mirrors, replay as replays, worktree as worktrees
@@ -269,7 +269,7 @@ class _Integration:
         self.tip = remote
         self.changed = replays.PathSet()  # paths changed on top of `remote` by this batch
         self.pending: list[tuple[PushRequest, replays.Replay]] = []
-        self._upstream: dict[str, tuple[bool, set[str], set[str]]] = {}
+        self._upstream: dict[str, tuple[bool, set[str], replays.PathSet]] = {}
 
     async def run(self, live: list[PushRequest]) -> str | None:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
@@ -295,24 +295,24 @@ class _Integration:
         await self._flush()
         return self.tip
 
-    async def _upstream_of(self, parent: str) -> tuple[bool, set[str], set[str]]:
+    async def _upstream_of(self, parent: str) -> tuple[bool, set[str], replays.PathSet]:
         """(parent is an ancestor of the remote tip, commits since, paths changed since)."""
         assert self.remote is not None
         known = self._upstream.get(parent)
         if known is not None:
             return known
         if parent == self.remote:
-            known = (True, set(), set())
+            known = (True, set(), replays.PathSet())
         else:
             repo = self.mirror.path
             check = ["merge-base", "--is-ancestor", parent, self.remote]
             ancestor = (await cli.run_git(check, cwd=repo, check=False)).ok
             commits: set[str] = set()
-            paths: set[str] = set()
+            paths = replays.PathSet()
             if ancestor:
                 listed = await cli.run_git(["rev-list", self.remote, f"^{parent}"], cwd=repo)
                 commits = set(listed.stdout.split())
-                paths = await replays.changed_paths(repo, parent, self.remote)
+                paths.add(await replays.changed_paths(repo, parent, self.remote))
             known = (ancestor, commits, paths)
         self._upstream[parent] = known
         return known
@@ -332,10 +332,7 @@ class _Integration:
         if info.sha in upstream_commits or info.sha == self.remote:
             self.results[id(req)] = self.tip or info.sha  # already on the remote
             return True
-        if self.changed.collides(info.paths) or replays.PathSet(
-            files=upstream_paths,
-            dirs={str(d) for p in upstream_paths for d in PurePosixPath(p).parents},
-        ).collides(info.paths):
+        if self.changed.collides(info.paths) or upstream_paths.collides(info.paths):
             return False
         self.pending.append((req, replays.Replay(info, req.identity.name, req.identity.email)))
         self.changed.add(info.paths)
