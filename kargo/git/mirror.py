@@ -116,21 +116,12 @@ def _config_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# The mirror's own per-worktree config. `git worktree add` copies it (minus core.bare) and
-# info/sparse-checkout into every new worktree, so a worktree is born a cone-mode sparse
-# checkout of the top-level files with a sparse index, checked out in the same command; a
-# checkout that must be full or user-sparse rewrites its copy (`kargo.git.worktree`).
-MIRROR_WORKTREE_CONFIG = (
-    "[core]\n\tbare = true\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n"
-    "[index]\n\tsparse = true\n"
-)
-TOP_LEVEL_ONLY = "/*\n!/*/\n"
-
-
 def _write_worktree_defaults(repo: Path) -> None:
-    (repo / "config.worktree").write_text(MIRROR_WORKTREE_CONFIG)
-    (repo / "info").mkdir(exist_ok=True)
-    (repo / "info" / "sparse-checkout").write_text(TOP_LEVEL_ONLY)
+    """The mirror's own per-worktree config: `core.bare` lives here, not in the shared config,
+    which every worktree reads too once per-worktree configs are on."""
+    (repo / "config.worktree").write_text("[core]\n\tbare = true\n")
+    stale = repo / "info" / "sparse-checkout"  # `git worktree add` would copy it
+    stale.unlink(missing_ok=True)
 
 
 class Mirror:
@@ -170,7 +161,7 @@ class Mirror:
         self.insecure_skip_tls_verify = True
 
     async def enable_worktree_config(self) -> None:
-        """Per-worktree configs and lazy-checkout defaults, set up once per mirror.
+        """Per-worktree configs (each worktree keeps its own sparse settings), set up once.
 
         Set here, under the lock, so that concurrent `git sparse-checkout` runs in different
         worktrees never race to write the shared config themselves (mirrors made by `ensure`

@@ -34,6 +34,7 @@ METADATA = "kargo-checkout.json"
 SIGNING_KEY = "kargo-signing-key.asc"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TAG_NAMESPACE = "refs/worktree/kargo-tags/"
+TOP_LEVEL_ONLY = "/*\n!/*/\n"  # cone-mode patterns: the top-level files, no directory
 LAZY_WORKTREE_CONFIG = (
     "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
 )
@@ -259,13 +260,13 @@ def _register_worktree(common: Path, path: Path, commit: str) -> None:
     (staging / "HEAD").write_text(f"{commit}\n")
     (staging / "config.worktree").write_text(LAZY_WORKTREE_CONFIG)
     (staging / "info").mkdir()
-    (staging / "info" / "sparse-checkout").write_text(mirrors.TOP_LEVEL_ONLY)
+    (staging / "info" / "sparse-checkout").write_text(TOP_LEVEL_ONLY)
     staging.rename(private)
     (path / ".git").write_text(f"gitdir: {private}\n")
 
 
 def _check_out_in_full(worktree: Path) -> None:
-    """Undo the lazy defaults a new worktree inherited from its mirror (no process)."""
+    """Make sure a new worktree is not sparse, whatever its mirror's config says (no process)."""
     private = git_dir(worktree)
     (private / "config.worktree").write_text("[core]\n\tsparseCheckout = false\n")
     (private / "info" / "sparse-checkout").unlink(missing_ok=True)
