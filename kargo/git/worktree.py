@@ -278,10 +278,9 @@ async def clear(worktree: Path) -> None:
     A lazy checkout is not checked out first: its index is emptied and its sparseness turned
     off, so the next commit records every file not written again as deleted."""
     meta = read_checkout(worktree)
-    if meta.lazy:
-        for key in ("core.sparseCheckout", "core.sparseCheckoutCone", "index.sparse"):
-            await run(worktree, ["config", "--worktree", key, "false"])
-        await run(worktree, ["read-tree", "--empty"])
+    if meta.lazy:  # no process: sparseness off, and no index file is an empty index
+        _check_out_in_full(worktree)
+        (git_dir(worktree) / "index").unlink(missing_ok=True)
         meta.lazy, meta.cone = False, []
         write_checkout(worktree, meta)
 
