@@ -209,12 +209,15 @@ def use_pidfd_child_watcher() -> None:
         os.close(os.pidfd_open(os.getpid()))
     except OSError:
         return
+    policy = asyncio.get_event_loop_policy()
+    if not isinstance(policy, asyncio.DefaultEventLoopPolicy):
+        return  # another loop implementation (uvloop) watches its children itself
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        policy = asyncio.get_event_loop_policy()
         current = getattr(policy, "_watcher", None)
         if current is None or type(current).__name__ == "ThreadedChildWatcher":
-            asyncio.set_child_watcher(_PidfdWatcher())
+            with contextlib.suppress(NotImplementedError):
+                asyncio.set_child_watcher(_PidfdWatcher())
 
 
 def git_environment(
