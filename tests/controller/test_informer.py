@@ -5,25 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from kargo.controller import informer as informer_mod
 from kargo.store import open_store, sql
 from tests.controller.test_stage_world import API, NS, World, request
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def world(store, tmp_path):
-    w = World(store, tmp_path)
-    await w.project()
-    return w
 
 
 def names(objs):

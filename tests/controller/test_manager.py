@@ -8,17 +8,9 @@ import pytest
 
 from kargo.clock import ManualClock
 from kargo.controller import manager as manager_mod, promotions, runtime
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
 from tests.controller import objects
 from tests.controller.teststeps import make_registry
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
 
 
 async def wait_for_phase(store, name, phase, *, within=30.0):

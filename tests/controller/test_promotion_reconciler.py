@@ -11,17 +11,9 @@ from kargo.clock import ManualClock
 from kargo.controller import promotions
 from kargo.controller.runtime import Result
 from kargo.promotion import engine as engine_mod
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
 from tests.controller import objects
 from tests.controller.teststeps import make_registry
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
 
 
 @pytest.fixture

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kargo.clock import ManualClock
 from kargo.controller import manager as manager_mod
 from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.promotion import engine as engine_mod
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
 from tests.controller import objects
 from tests.controller.teststeps import make_registry
 
 CANARY = "canary-s3cr3t-value"
 SECRET_CANARY = "another-canary-token"
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
 
 
 async def test_credentials_and_secret_values_never_reach_status_messages(store, tmp_path):

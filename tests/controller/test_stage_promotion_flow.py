@@ -6,27 +6,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
-from tests.controller.test_stage_world import NS, World, request
+from tests.controller.test_stage_world import NS, request
 
 AUTO_ALL = {"stageSelector": {"name": "glob:*"}, "autoPromotionEnabled": True}
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def world(store, tmp_path):
-    w = World(store, tmp_path)
-    await w.project()
-    return w
 
 
 async def test_a_manual_promotion_is_recorded_in_history_freight_and_summary(world):

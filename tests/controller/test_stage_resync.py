@@ -3,27 +3,10 @@ do is skipped (no lease, no write); any change to what it reads makes it reconci
 
 from __future__ import annotations
 
-import pytest
-
 from kargo.clock import ManualClock
 from kargo.controller import runtime, stages
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
 from tests.controller.test_stage_world import NS, World, job_template, request
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def world(store, tmp_path):
-    w = World(store, tmp_path)
-    await w.project()
-    return w
 
 
 def key(name):

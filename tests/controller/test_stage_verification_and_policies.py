@@ -10,25 +10,10 @@ import pytest
 
 from kargo import errors
 from kargo.controller import auto_promotion
-from kargo.store import open_store
 from kargo.store.interface import ObjectKey
-from tests.controller.test_stage_world import NS, World, job_template, request
+from tests.controller.test_stage_world import NS, job_template, request
 
 AUTO_ALL = {"stageSelector": {"name": "glob:*"}, "autoPromotionEnabled": True}
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(f"sqlite:///{tmp_path}/kargo.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-async def world(store, tmp_path):
-    w = World(store, tmp_path)
-    await w.project()
-    return w
 
 
 def verification(template="check", tag="${{ imageFrom('ghcr.io/acme/app').Tag }}"):
