@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,39 +25,10 @@ import httpx
 
 from benchmarks.store_list_page import PAGE, PROJECT, open_seeded_store
 from kargo.store import interface
+from tests.fixtures.server import start_kargo_server
 
 PASSWORD = "benchmark-admin-password"
 TARGET_MS = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(db: Path, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    exe = Path(sys.executable).with_name("kargo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KARGO_")}
-    env["KARGO_ADMIN_PASSWORD"] = PASSWORD
-    args = [str(exe), "server", "--port", str(port), "--data-dir", str(data_dir)]
-    args += ["--db", f"sqlite:///{db}", "--components", "api", "--log-level", "warning"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"kargo server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"kargo server not ready:\n{log.read_text()}")
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -107,7 +74,12 @@ def run(count: int, repeat: int) -> dict[str, float]:
         t0 = time.perf_counter()
         _, store_samples = asyncio.run(seed_and_measure())
         print(f"seeded {count} Freight in {time.perf_counter() - t0:.1f}s")
-        proc, url = _start_server(db, root / "data", root / "server.log")
+        server = start_kargo_server(
+            root,
+            admin_password=PASSWORD,
+            extra_args=("--db", f"sqlite:///{db}", "--log-level", "warning"),
+        )
+        url = server.url
         try:
             with httpx.Client(base_url=url, timeout=30) as client:
                 token = client.post("/v1beta1/login", json={"password": PASSWORD}).json()["token"]
@@ -143,8 +115,7 @@ def run(count: int, repeat: int) -> dict[str, float]:
                     client.get("/healthz")
                     health_samples.append(time.perf_counter() - start)
         finally:
-            proc.terminate()
-            proc.wait(15)
+            server.stop(15)
     api = _median_ms(api_samples)
     store_ms = _median_ms(store_samples)
     health = _median_ms(health_samples)

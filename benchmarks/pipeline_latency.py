@@ -18,7 +18,7 @@ It prints p50/p90 of each, the ratio of the pipeline p50 to 300 s, to A and to B
 breakdown from two `?watch=true` streams (Freight, Promotions): refresh -> Freight created ->
 Promotion created -> commit on the remote.
 
-Run: .venv/bin/python benchmarks/pipeline_latency.py [--rounds 20]
+Run: .venv/bin/python -m benchmarks.pipeline_latency [--rounds 20]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import shutil
 import statistics
 import subprocess
@@ -42,36 +41,12 @@ import httpx
 import yaml
 
 from kargo.cli import client as client_mod, quickstart_content as content, quickstart_sources as qs
+from tests.fixtures.server import start_kargo_server
 
 PASSWORD = "benchmark-admin-password"
 KARGO_POLL_FLOOR_S = 300.0
 TARGET_S = 0.5
 IMAGE_PATH = "bench/app"
-
-
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = qs.free_port()
-    exe = Path(sys.executable).with_name("kargo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KARGO_")}
-    env["KARGO_ADMIN_PASSWORD"] = PASSWORD
-    log = tmp / "server.log"
-    args = [str(exe), "server", "--port", str(port), "--data-dir", str(tmp / "server")]
-    args += ["--log-level", "warning"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"kargo server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url, log
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"kargo server not ready:\n{log.read_text()}")
 
 
 def pipeline(sources: content.Sources) -> str:
@@ -228,7 +203,13 @@ def run(rounds: int) -> dict[str, float]:
         qs.init_bare_repo(repos / "app.git")
         registry = qs.LocalRegistry(binary, tmp / "registry", qs.free_port())
         git_server = qs.GitHttpServer(repos)
-        proc, url, log = start_server(tmp)
+        server = start_kargo_server(
+            tmp,
+            components="api,controllers",
+            admin_password=PASSWORD,
+            extra_args=("--log-level", "warning"),
+        )
+        url = server.url
         try:
             qs.push_image(registry.url, IMAGE_PATH, "1.0.0")
             sources = content.Sources(
@@ -276,12 +257,11 @@ def run(rounds: int) -> dict[str, float]:
             api.close()
             push_only, script = baselines(git_server.url("gitops.git"), tmp, rounds)
         except Exception:
-            print(log.read_text()[-4000:], file=sys.stderr)
+            print(server.logs()[-4000:], file=sys.stderr)
             print(diagnose(url), file=sys.stderr)
             raise
         finally:
-            proc.terminate()
-            proc.wait(20)
+            server.stop(20)
             git_server.stop()
             registry.stop()
     p50, p90 = statistics.median(samples), pct(samples, 0.9)
