@@ -17,10 +17,12 @@ round trip that keeps a file's comments, quoting, indentation, header and CRLF l
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,6 +31,7 @@ from typing import Any
 import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.resolver import VersionedResolver
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kargo import errors
@@ -168,12 +171,46 @@ def parse_index(part: str) -> int | None:
 # YAML scalars: quoting and in-place splicing
 
 
+# A plain scalar made only of these characters, starting with one of the first set, is scanned
+# as exactly its text by every YAML 1.1 and 1.2 reader, in block and flow context: it holds no
+# indicator (`:`, `#`, `,`, brackets, quotes, `&`, `*`, `!`, `|`, `>`, `%`, `@`, backquote),
+# no space and no line break. What it then means (string, number, boolean, null, timestamp,
+# `=`, `<<`) is decided by the readers' implicit resolvers alone, which `_plain_ok` asks.
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9._/][A-Za-z0-9._/+=~-]*")
+_STR_TAG = "tag:yaml.org,2002:str"
+# first character -> [(tag, pattern)], as each reader's implicit resolver holds them
+_Resolvers = dict[str | None, list[tuple[str, re.Pattern[str]]]]
+_RESOLVERS_12: _Resolvers = dict(VersionedResolver().versioned_resolver)  # ruamel, YAML 1.2
+_RESOLVERS_11: _Resolvers = dict(pyyaml.resolver.Resolver.yaml_implicit_resolvers)  # YAML 1.1
+
+
+def _implicit_tag(resolvers: _Resolvers, value: str) -> str:
+    """The tag a reader gives a plain scalar `value` (its `Resolver.resolve`, for scalars)."""
+    for tag, pattern in resolvers.get(value[:1], []) + resolvers.get(None, []):
+        if pattern.match(value):
+            return str(tag)
+    return _STR_TAG
+
+
 def _plain_ok(value: str, in_flow: bool) -> bool:
     """Whether `value` can be written as a plain scalar and still read back as that string.
 
     Both YAML 1.2 (ruamel) and YAML 1.1 (PyYAML, as Kubernetes tooling reads it: `yes`, `on`,
     `0755`) must agree, so a value is never turned into a boolean or number by either.
+    Common values (image tags, names, paths) are decided by the resolvers without parsing;
+    anything else by loading a one-line document with both readers (remembered per value).
     """
+    if _PLAIN_SAFE.fullmatch(value):
+        return (
+            _implicit_tag(_RESOLVERS_12, value) == _STR_TAG
+            and _implicit_tag(_RESOLVERS_11, value) == _STR_TAG
+        )
+    return _plain_ok_parsed(value, in_flow)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_ok_parsed(value: str, in_flow: bool) -> bool:
+    """`_plain_ok` decided by parsing: both readers load `k: <value>` (and `k: [<value>]`)."""
     if value == "" or value != value.strip() or "\n" in value or "\r" in value:
         return False
     loader = YAML(typ="safe", pure=True)
@@ -183,7 +220,7 @@ def _plain_ok(value: str, in_flow: bool) -> bool:
             expected: dict[str, Any] = {"k": [value] if doc.startswith("k: [") else value}
             if loader.load(doc) != expected or pyyaml.safe_load(doc) != expected:
                 return False
-    except (YAMLError, pyyaml.YAMLError):
+    except (YAMLError, pyyaml.YAMLError, ValueError):  # ValueError: ruamel on `._`
         return False
     return True
 

@@ -39,3 +39,19 @@ def test_a_new_key_reads_back_unchanged(key, value):
     out = workdir.edit_yaml(text, [workdir.YAMLEdit("a." + key, ["a", key], value)])
     assert YAML(typ="safe", pure=True).load(out)["a"][key] == value
     assert out.startswith(text)
+
+
+PLAIN_ALPHABET = "aeflnosuxyzAEFLNOSTYZ0123456789._/+=~-:# "
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=st.text(alphabet=PLAIN_ALPHABET, min_size=1, max_size=12), in_flow=st.booleans())
+def test_deciding_plainness_without_parsing_agrees_with_parsing(value, in_flow):
+    assert workdir._plain_ok(value, in_flow) == workdir._plain_ok_parsed(value, in_flow)
+
+
+def test_common_values_are_plain_and_ambiguous_ones_are_not():
+    for value in ["1.27.1", "nginx", "v1.2.3-rc.1", "ghcr.io/acme/api", "sha256.ab", "1e3x"]:
+        assert workdir._plain_ok(value, False) == workdir._plain_ok_parsed(value, False) is True
+    for value in ["yes", "on", "1.0", "1e3", "0o17", "1_0", "null", "~", "=", "2001-12-14"]:
+        assert workdir._plain_ok(value, False) == workdir._plain_ok_parsed(value, False) is False
