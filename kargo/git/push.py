@@ -13,6 +13,15 @@ When the remote moved, commits are integrated by policy (Kargo's GIT_PUSH_INTEGR
 the remote rejects because it moved again is retried, up to the request's `max_attempts`.
 Force pushes and tag pushes take the same lock but are never coalesced.
 
+Group commit: git-clone tells the coordinator which checkouts will probably push to a lane soon
+(`PushCoordinator.expect`). A lane about to push while some of those have not asked yet lingers
+a little, as a database's group commit does, so that a wave of promotions started together is
+carried by (nearly) one push instead of the first one pushing alone. It stops lingering as soon
+as every expected checkout has asked (or is gone: its directory was removed, or it is older
+than `expectation_ttl`), when no request arrived for `gap` seconds, or after `max_linger`. With
+nothing expected (a single promotion) there is no delay at all; force and tag pushes never
+linger.
+
 Neighbours: `kargo.git.worktree` (the checkouts), `kargo.promotion.steps.git` (git-push).
 """
 
@@ -28,6 +37,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from kargo import clock as clocks
 from kargo.git import cli, mirror as mirrors, replay as replays, worktree as worktrees
 
 
@@ -80,6 +90,10 @@ class PushRequest:
 class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: list[PushRequest] = field(default_factory=list)
+    # checkouts expected to push here soon -> when expected (clock seconds), oldest first
+    expected: dict[Path, float] = field(default_factory=dict)
+    arrival: asyncio.Event = field(default_factory=asyncio.Event)  # set by every request
+    last_arrival: float = 0.0
 
 
 @dataclass
@@ -92,16 +106,60 @@ class PushStats:
 
 
 class PushCoordinator:
-    """Serialises and coalesces pushes per (mirror, branch). One per process (per event loop)."""
+    """Serialises and coalesces pushes per (mirror, branch). One per process (per event loop).
 
-    def __init__(self, *, lease_ttl: float = 120.0, holder: str | None = None) -> None:
+    `gap`, `max_linger` and `expectation_ttl` (seconds) tune group commit (see `expect`);
+    `clock` is what lingering reads and sleeps on (a `ManualClock` in tests)."""
+
+    def __init__(
+        self,
+        *,
+        lease_ttl: float = 120.0,
+        holder: str | None = None,
+        gap: float = 0.05,
+        max_linger: float = 1.0,
+        expectation_ttl: float = 60.0,
+        clock: clocks.Clock | None = None,
+    ) -> None:
         self._lanes: dict[tuple[str, str], _Lane] = {}
         self.lease_ttl = lease_ttl
         self.holder = holder or f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.gap = gap
+        self.max_linger = max_linger
+        self.expectation_ttl = expectation_ttl
+        self.clock: clocks.Clock = clock or clocks.SystemClock()
         self.stats = PushStats()
 
     def _lane(self, key: tuple[str, str]) -> _Lane:
         return self._lanes.setdefault(key, _Lane())
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def expect(self, mirror: mirrors.Mirror, branch: str, worktree: Path) -> None:
+        """Note that the checkout `worktree` of `branch` will probably push to that branch soon.
+
+        Called by git-clone for each branch it checks out. A push to the branch lingers (up to
+        `max_linger`, while requests keep arriving less than `gap` apart) until every expected
+        checkout has asked, so that they share one push. The expectation ends when a push
+        request for `worktree` arrives on the branch, when the directory is gone, or after
+        `expectation_ttl`; an expected promotion that never pushes there costs at most `gap`."""
+        if not branch:
+            return
+        lane = self._lane((str(mirror.path), "branch:" + branch))
+        now = self._now()
+        path = _normal(worktree)
+        lane.expected.pop(path, None)  # keep the dict in time order
+        lane.expected[path] = now
+        for old, since in list(lane.expected.items()):  # forget stale ones, oldest first
+            if now - since <= self.expectation_ttl:
+                break
+            del lane.expected[old]
+
+    def expected(self, mirror: mirrors.Mirror, branch: str) -> list[Path]:
+        """The checkouts still expected to push to `branch` (for tests and diagnostics)."""
+        lane = self._lanes.get((str(mirror.path), "branch:" + branch))
+        return list(lane.expected) if lane else []
 
     async def push(self, request: PushRequest) -> str:
         """Push the request's HEAD to its branch; returns the commit now on the branch for it."""
@@ -109,15 +167,82 @@ class PushCoordinator:
         request.future = asyncio.get_running_loop().create_future()
         lane.pending.append(request)  # first come, first served
         self.stats.requests += 1
-        async with lane.lock:
-            if not request.future.done():
-                batch = [r for r in lane.pending if not r.force] or [request]
-                if request.force:
-                    batch = [request]
-                for r in batch:
-                    lane.pending.remove(r)
-                await self._with_lease(request, lambda: self._process(batch))
+        lane.expected.pop(_normal(request.worktree), None)
+        lane.last_arrival = self._now()
+        lane.arrival.set()
+        try:
+            async with lane.lock:
+                if not request.future.done():
+                    if not request.force:
+                        await self._linger(lane)
+                    await self._carry(lane, request)
+        except BaseException:
+            # cancelled (or the lease timed out) before any push took this request
+            lane.pending = [r for r in lane.pending if r is not request]
+            raise
         return await request.future
+
+    async def _linger(self, lane: _Lane) -> None:
+        """Group commit: wait while expected checkouts keep arriving (see `expect`)."""
+        start = self._now()
+        while lane.expected:
+            now = self._now()
+            self._forget_gone(lane, now)
+            deadline = min(lane.last_arrival + self.gap, start + self.max_linger)
+            if not lane.expected or now >= deadline:
+                return
+            lane.arrival.clear()
+            await self._wait(lane.arrival, deadline - now)
+
+    def _forget_gone(self, lane: _Lane, now: float) -> None:
+        """Drop expectations that can no longer arrive: asked already, removed, or too old."""
+        asked = {_normal(r.worktree) for r in lane.pending}
+        for path, since in list(lane.expected.items()):
+            if path in asked or now - since > self.expectation_ttl or not path.exists():
+                del lane.expected[path]
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until `event` is set or `seconds` of the coordinator's clock have passed."""
+        waiter = asyncio.ensure_future(event.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    async def _carry(self, lane: _Lane, request: PushRequest) -> None:
+        """Take the waiting requests (once the lease is held) and push them as one batch."""
+        batch: list[PushRequest] = []
+
+        async def work() -> None:
+            if request.force:
+                batch.append(request)
+            else:
+                batch.extend(r for r in lane.pending if not r.force)
+            taken = {id(r) for r in batch}
+            lane.pending = [r for r in lane.pending if id(r) not in taken]
+            await self._process(batch)
+
+        try:
+            await self._with_lease(request, work)
+        except BaseException as err:  # every other promotion of the batch learns why
+            failure = (
+                err
+                if isinstance(err, Exception)
+                else cli.GitError(
+                    f"the push carrying this promotion to {request.mirror.url} branch "
+                    f"{request.branch} was interrupted; retry the promotion",
+                    failure=cli.GitFailure.OTHER,
+                )
+            )
+            for r in batch:
+                if r is not request and r.future is not None and not r.future.done():
+                    r.future.set_exception(failure)
+            own = request.future
+            if own is not None and own.done() and not own.cancelled():
+                own.exception()  # mark it retrieved: the caller gets `err` instead
+            raise
 
     async def push_tag(self, request: PushRequest, tag: str) -> None:
         """Push a tag made by `git-tag` (never coalesced, never forced unless asked)."""
@@ -351,6 +476,11 @@ class _Integration:
             self.results[id(req)] = sha
         self.tip = shas[-1]
         self.pending.clear()
+
+
+def _normal(path: Path) -> Path:
+    """One spelling per checkout path, as git-clone and git-push may write it differently."""
+    return Path(os.path.abspath(path))
 
 
 def _fail(req: PushRequest, err: str | Exception) -> None:
