@@ -87,11 +87,17 @@ class PushRequest:
 
 
 @dataclass
+class _Expectation:
+    since: float  # when git-clone announced it, in clock seconds
+    alive: Path  # the expectation ends when this directory is gone
+
+
+@dataclass
 class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: list[PushRequest] = field(default_factory=list)
-    # checkouts expected to push here soon -> when expected (clock seconds), oldest first
-    expected: dict[Path, float] = field(default_factory=dict)
+    # checkouts expected to push here soon, oldest first
+    expected: dict[Path, _Expectation] = field(default_factory=dict)
     arrival: asyncio.Event = field(default_factory=asyncio.Event)  # set by every request
     last_arrival: float = 0.0
 
@@ -136,23 +142,28 @@ class PushCoordinator:
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
-    def expect(self, mirror: mirrors.Mirror, branch: str, worktree: Path) -> None:
+    def expect(
+        self, mirror: mirrors.Mirror, branch: str, worktree: Path, *, work_dir: Path | None = None
+    ) -> None:
         """Note that the checkout `worktree` of `branch` will probably push to that branch soon.
 
         Called by git-clone for each branch it checks out. A push to the branch lingers (up to
         `max_linger`, while requests keep arriving less than `gap` apart) until every expected
         checkout has asked, so that they share one push. The expectation ends when a push
-        request for `worktree` arrives on the branch, when the directory is gone, or after
-        `expectation_ttl`; an expected promotion that never pushes there costs at most `gap`."""
+        request for `worktree` arrives on the branch, when `work_dir` (default: `worktree`)
+        no longer exists (the promotion ended and its work dir was removed), or after
+        `expectation_ttl`; an expected promotion that never pushes there costs at most `gap`.
+        Pass the promotion's work dir as `work_dir` to announce a checkout before it exists
+        (at the start of git-clone, while the mirror is still fetching)."""
         if not branch:
             return
         lane = self._lane((str(mirror.path), "branch:" + branch))
         now = self._now()
         path = _normal(worktree)
         lane.expected.pop(path, None)  # keep the dict in time order
-        lane.expected[path] = now
-        for old, since in list(lane.expected.items()):  # forget stale ones, oldest first
-            if now - since <= self.expectation_ttl:
+        lane.expected[path] = _Expectation(now, _normal(work_dir) if work_dir else path)
+        for old, known in list(lane.expected.items()):  # forget stale ones, oldest first
+            if now - known.since <= self.expectation_ttl:
                 break
             del lane.expected[old]
 
@@ -197,8 +208,9 @@ class PushCoordinator:
     def _forget_gone(self, lane: _Lane, now: float) -> None:
         """Drop expectations that can no longer arrive: asked already, removed, or too old."""
         asked = {_normal(r.worktree) for r in lane.pending}
-        for path, since in list(lane.expected.items()):
-            if path in asked or now - since > self.expectation_ttl or not path.exists():
+        for path, known in list(lane.expected.items()):
+            stale = now - known.since > self.expectation_ttl
+            if path in asked or stale or not known.alive.exists():
                 del lane.expected[path]
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:

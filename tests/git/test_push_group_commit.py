@@ -178,6 +178,31 @@ async def test_an_expected_checkout_whose_work_dir_was_removed_is_not_waited_for
     assert promotions.coordinator.expected(promotions.mirror, "main") == []
 
 
+async def test_a_checkout_announced_before_it_exists_counts_until_its_work_dir_is_removed(
+    tmp_path, git_server
+):
+    repo = seeded(git_server)
+    promotions, clock = manual(tmp_path, repo, gap=0.05, max_linger=NEVER)
+    pushing = await promotions.clone("pushing")
+    early = tmp_path / "work" / "early"  # git-clone has started: its work dir exists, not ./out
+    early.mkdir()
+    promotions.coordinator.expect(promotions.mirror, "main", early / "out", work_dir=early)
+    await promotions.commit(pushing)
+    start = clock.now()
+
+    await promotions.push(pushing)
+
+    assert (clock.now() - start).total_seconds() == 0.05  # it was waited for
+    assert promotions.coordinator.expected(promotions.mirror, "main") == [early / "out"]
+    shutil.rmtree(early)
+    later = await promotions.clone("later")
+    await promotions.commit(later)
+    start = clock.now()
+    await promotions.push(later)
+    assert clock.now() == start
+    assert promotions.coordinator.expected(promotions.mirror, "main") == []
+
+
 async def test_a_checkout_removed_while_others_linger_stops_being_waited_for(tmp_path, git_server):
     repo = seeded(git_server)
     promotions = Promotions(tmp_path, repo, pushes.PushCoordinator(gap=NEVER, max_linger=NEVER))
