@@ -18,15 +18,20 @@ steps, written as a Stage's promotion template would write them:
         (image.tag: ${{ vars.tag }}, a promotion var)
     file-write ./out/COMMIT_MSG  (${{ outputs.update.commitMessage }} and values')
 
-Baseline, measured in the same run: the same files written and edited by calling the step
-modules' edit functions directly (`kustomize.set_images`, `yaml.update_text`), one promotion
-after another in a fresh directory each, with no engine around them.
+Baselines, measured in the same run, one promotion after another, each in a fresh directory
+(removed at its end, as the engine removes a work directory):
+- floor: the same files written, and the same two values changed by `str.replace` (what a
+  `sed` would do): the file system work any promotion needs, and no YAML at all;
+- steps: the same edits made by calling the step modules' functions directly
+  (`kustomize.set_images`, `yaml.update_text`, the commit messages), without the engine.
 
-Reading it: for the engine and the baseline it prints CPU ms per promotion (process CPU, all
-threads, `time.process_time`), the event-loop thread's CPU ms per promotion
-(`time.thread_time` on the thread running the loop), and the wave's wall time. The headline is
-the engine's loop-thread CPU per promotion minus the baseline's ("engine overhead"), and the
-ratio engine / baseline. Medians of `--runs` runs (default 3) after one warm-up wave.
+Reading it: for each it prints CPU ms per promotion (process CPU, all threads,
+`time.process_time`) and the event-loop thread's CPU ms per promotion (`time.thread_time` on the
+thread running the loop), and the wall time. The headline is the engine's loop-thread CPU per
+promotion minus the floor's ("engine + steps overhead"), and the ratio engine / floor; engine
+minus steps is what the engine adds around the step functions. Minima of `--runs` runs
+(default 5), engine and baselines alternating, after one warm-up each: on a shared machine the
+minimum is the figure least disturbed by other processes.
 `--profile` writes a cProfile of one wave to the given file (sort it with pstats).
 
 Run: .venv/bin/python -m benchmarks.engine_overhead [--concurrent N] [--runs K] [--profile F]
@@ -38,7 +43,6 @@ import argparse
 import asyncio
 import cProfile
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -166,9 +170,24 @@ async def engine_wave(registry: registry_mod.StepRegistry, root: Path, n: int, t
             raise RuntimeError("kustomize-set-image did not set the new tag")
 
 
-def direct_promotion(root: Path, index: int, tag: str) -> None:
-    """The same file edits, made by calling the step modules' functions, without the engine."""
-    env = root / f"p{index}" / "out" / "env" / f"stage-{index:03d}"
+def floor_promotion(root: Path, index: int, tag: str) -> None:
+    """The same files, the two values changed by `str.replace`: no YAML, no engine."""
+    out = root / f"p{index}" / "out"
+    env = out / "env" / f"stage-{index:03d}"
+    env.mkdir(parents=True)
+    kfile, vfile = env / "kustomization.yaml", env / "values.yaml"
+    kfile.write_text(KUSTOMIZATION)
+    vfile.write_text(VALUES)
+    kfile.write_text(kfile.read_text().replace("newTag: 1.25.0", f"newTag: {tag}"))
+    vfile.write_text(vfile.read_text().replace("tag: 1.25.0", f"tag: {tag}"))
+    (out / "COMMIT_MSG").write_text(f"Updated ./out/env/stage-{index:03d}\n\n- nginx:{tag}\n")
+    shutil.rmtree(root / f"p{index}")
+
+
+def steps_promotion(root: Path, index: int, tag: str) -> None:
+    """The same edits, made by calling the step modules' functions, without the engine."""
+    out = root / f"p{index}" / "out"
+    env = out / "env" / f"stage-{index:03d}"
     env.mkdir(parents=True)
     kfile, vfile = env / "kustomization.yaml", env / "values.yaml"
     kfile.write_text(KUSTOMIZATION)
@@ -179,7 +198,7 @@ def direct_promotion(root: Path, index: int, tag: str) -> None:
     vfile.write_text(yaml_steps.update_text(vfile.read_text(), updates))
     message = kustomize_steps.set_image_commit_message(f"./out/env/stage-{index:03d}", targets)
     message += "\n\n" + yaml_steps.commit_message("./values.yaml", [("image.tag", tag)])
-    (root / f"p{index}" / "out" / "COMMIT_MSG").write_text(message)
+    (out / "COMMIT_MSG").write_text(message)
     shutil.rmtree(root / f"p{index}")
 
 
@@ -192,25 +211,32 @@ def measure(fn: Any) -> Sample:
     )
 
 
-def median(samples: list[Sample], n: int) -> Sample:
-    """Per-promotion medians (wall stays per wave)."""
+def best(samples: list[Sample], n: int) -> Sample:
+    """Per-promotion minima (wall stays per wave): the least disturbed by other processes."""
     return Sample(
-        statistics.median(s.cpu for s in samples) / n,
-        statistics.median(s.loop_cpu for s in samples) / n,
-        statistics.median(s.wall for s in samples),
+        min(s.cpu for s in samples) / n,
+        min(s.loop_cpu for s in samples) / n,
+        min(s.wall for s in samples),
+    )
+
+
+def report(label: str, sample: Sample, wall: str) -> str:
+    """One line of figures."""
+    return (
+        f"{label:<9} {sample.cpu * 1000:6.2f} ms CPU/promotion, {sample.loop_cpu * 1000:6.2f} ms "
+        f"loop-thread CPU/promotion, {wall} {sample.wall * 1000:6.0f} ms"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--concurrent", type=int, default=100, help="promotions per wave")
-    parser.add_argument("--runs", type=int, default=3, help="measured waves (after a warm-up)")
+    parser.add_argument("--runs", type=int, default=5, help="measured waves (after a warm-up)")
     parser.add_argument("--profile", help="write a cProfile of one engine wave to this file")
     args = parser.parse_args()
     n = args.concurrent
     registry = load_builtin_steps(registry_mod.StepRegistry())
-    engine_samples: list[Sample] = []
-    direct_samples: list[Sample] = []
+    samples: dict[str, list[Sample]] = {"engine": [], "floor": [], "steps": []}
     with tempfile.TemporaryDirectory(prefix="kargo-engine-bench-") as tmp:
         root = Path(tmp)
         count = 0
@@ -220,39 +246,45 @@ def main() -> None:
             count += 1
             asyncio.run(engine_wave(registry, root / f"work-{count}", n, f"1.27.{count}"))
 
-        def run_direct() -> None:
-            nonlocal count
-            count += 1
-            base = root / f"direct-{count}"
-            for i in range(n):
-                direct_promotion(base, i, f"1.27.{count}")
+        def sequential(one: Any) -> Any:
+            def run() -> None:
+                nonlocal count
+                count += 1
+                for i in range(n):
+                    one(root / f"seq-{count}", i, f"1.27.{count}")
 
-        run_engine()  # warm-up: imports, compile caches, pydantic
-        run_direct()
+            return run
+
+        runs = {
+            "engine": run_engine,
+            "floor": sequential(floor_promotion),
+            "steps": sequential(steps_promotion),
+        }
+        for run in runs.values():
+            run()  # warm-up: imports, compile caches, pydantic
         for _ in range(args.runs):
-            engine_samples.append(measure(run_engine))
-            direct_samples.append(measure(run_direct))
+            for name, run in runs.items():
+                samples[name].append(measure(run))
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
             run_engine()
             profiler.disable()
             profiler.dump_stats(args.profile)
-    eng, base = median(engine_samples, n), median(direct_samples, n)
-    print(f"{n} promotions per wave, 5 steps each, median of {args.runs} waves")
+    eng, floor, steps = (best(samples[k], n) for k in ("engine", "floor", "steps"))
+    print(f"{n} promotions per wave, 5 steps each, best of {args.runs} runs")
+    print(report("engine:", eng, f"{n} concurrent, wall"))
+    print(report("floor:", floor, f"{n} sequential, wall"))
+    print(report("steps:", steps, f"{n} sequential, wall"))
     print(
-        f"engine:   {eng.cpu * 1000:6.2f} ms CPU/promotion, {eng.loop_cpu * 1000:6.2f} ms "
-        f"loop-thread CPU/promotion, wave wall {eng.wall * 1000:7.0f} ms"
+        f"engine + steps overhead (loop-thread CPU, engine - floor): "
+        f"{(eng.loop_cpu - floor.loop_cpu) * 1000:.2f} ms/promotion"
     )
     print(
-        f"baseline: {base.cpu * 1000:6.2f} ms CPU/promotion, {base.loop_cpu * 1000:6.2f} ms "
-        f"loop-thread CPU/promotion, {n} sequential wall {base.wall * 1000:7.0f} ms"
+        f"engine overhead around the steps (engine - steps): "
+        f"{(eng.loop_cpu - steps.loop_cpu) * 1000:.2f} ms/promotion"
     )
-    overhead = eng.loop_cpu - base.loop_cpu
-    print(
-        f"engine overhead (loop-thread CPU, engine - baseline): {overhead * 1000:.2f} ms/promotion"
-    )
-    print(f"ratio engine / baseline (loop-thread CPU): {eng.loop_cpu / base.loop_cpu:.1f}x")
+    print(f"ratio engine / floor (loop-thread CPU): {eng.loop_cpu / floor.loop_cpu:.1f}x")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ is never run twice. A step that was interrupted mid-run runs again: steps are id
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -55,6 +56,28 @@ Redactor = Callable[[str], str]
 
 def _no_redaction(message: str) -> str:
     return message
+
+
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_tree(value: Any) -> Any:
+    """A deep copy of a Kubernetes-style object (dicts and lists of JSON scalars).
+
+    About three times faster than `copy.deepcopy`, which the engine would otherwise run on the
+    whole Promotion at every persist: exact dicts and lists are rebuilt, JSON scalars (immutable)
+    are shared, anything else (a tuple, a dict subclass, a datetime) goes to `copy.deepcopy`.
+    Unlike `deepcopy` it does not keep two references to one sub-object as one: the objects
+    the engine copies come from JSON and never share sub-objects.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else copy_tree(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else copy_tree(v) for v in value]
+    if kind in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
 
 
 @dataclass
@@ -192,7 +215,7 @@ class Engine:
         self, promotion: dict[str, Any], persist: Persist, *, dry_run: bool = False
     ) -> Outcome:
         """Like `run`, and also says when to run the promotion again."""
-        run = _Run(self, copy.deepcopy(promotion), persist, dry_run)
+        run = _Run(self, copy_tree(promotion), persist, dry_run)
         return await run.go()
 
     def _now(self) -> str:
@@ -234,9 +257,9 @@ class _Run:
         return state
 
     async def persist(self) -> None:
-        stored = await self.persist_cb(copy.deepcopy(self.promo))
+        stored = await self.persist_cb(copy_tree(self.promo))
         # keep the store's metadata (resourceVersion, annotations such as abort), our status
-        self.promo["metadata"] = copy.deepcopy(stored.get("metadata") or self.promo["metadata"])
+        self.promo["metadata"] = copy_tree(stored.get("metadata") or self.promo["metadata"])
 
     def message(self, alias: str, kind: str, text: str) -> str:
         return self.engine.redact(f'step "{alias}" ({kind}): {text}')
@@ -246,7 +269,8 @@ class _Run:
     async def go(self) -> Outcome:
         if self.status.get("phase") in TERMINAL_PHASES:
             return Outcome(self.promo)
-        self.work_dir = workdir.ensure(self.engine.work_root, self.promo)
+        # off the loop thread: a mkdir costs ~0.5 ms on slow filesystems
+        self.work_dir = await asyncio.to_thread(workdir.ensure, self.engine.work_root, self.promo)
         if abort_requested(self.promo):
             return await self.abort()
         if self.status.get("phase") != "Running" or not self.status.get("startedAt"):
@@ -277,8 +301,9 @@ class _Run:
         self.status["message"] = message if phase != "Succeeded" else ""
         self.status["currentStep"] = len(self.steps)
         self.status["finishedAt"] = self.engine._now()
-        # remove first: once the end is visible in the store, the work dir is gone
-        workdir.remove(self.engine.work_root, self.promo)
+        # remove first: once the end is visible in the store, the work dir is gone (removed off
+        # the loop thread: a checkout is thousands of files)
+        await asyncio.to_thread(workdir.remove, self.engine.work_root, self.promo)
         await self.persist()
         return Outcome(self.promo)
 
@@ -286,8 +311,9 @@ class _Run:
         self.status["phase"] = phase
         self.status["message"] = message
         self.status["finishedAt"] = self.engine._now()
-        # remove first: once the end is visible in the store, the work dir is gone
-        workdir.remove(self.engine.work_root, self.promo)
+        # remove first: once the end is visible in the store, the work dir is gone (removed off
+        # the loop thread: a checkout is thousands of files)
+        await asyncio.to_thread(workdir.remove, self.engine.work_root, self.promo)
         await self.persist()
         return Outcome(self.promo)
 
@@ -467,7 +493,7 @@ class _Run:
             target_freight=str(
                 target.get("name") or (self.promo.get("spec") or {}).get("freight", "")
             ),
-            state=copy.deepcopy(self.state),
+            state=copy_tree(self.state),
             vars=dict(env.vars),
             actor=str(env.ctx["meta"]["promotion"]["actor"]),
             dry_run=self.dry_run,
@@ -581,14 +607,14 @@ class _Run:
     ) -> None:
         if not result.output and alias in self.state:
             return
-        self.state[alias] = copy.deepcopy(result.output)
+        self.state[alias] = copy_tree(result.output)
         task = evaluation.task_alias(alias)
         if (
             task is not None
             and registry_mod.Capability.TASK_OUTPUT_PROPAGATION in spec.capabilities
         ):
             merged = dict(self.state.get(task) or {})
-            merged.update(copy.deepcopy(result.output))
+            merged.update(copy_tree(result.output))
             self.state[task] = merged
 
     # --- retry and timeout ------------------------------------------------------------------

@@ -108,3 +108,33 @@ async def test_a_step_interrupted_mid_run_keeps_its_start_time_and_runs_again(en
     result = await engine.run(copy.deepcopy(stored), Persisted())
     assert [a for a, _ in engine.services.extra["calls"]] == ["b", "c"]
     assert result["status"]["stepExecutionMetadata"][1]["startedAt"] == b_meta["startedAt"]
+
+
+async def test_what_persist_receives_is_a_copy_the_engine_never_changes_later(engine):
+    kept: list[tuple[dict, dict]] = []
+
+    async def keep(promo):
+        kept.append((promo, copy.deepcopy(promo)))
+        return promo  # a store may hand back the very object it was given
+
+    original = make_promotion(THREE_STEPS)
+    before = copy.deepcopy(original)
+    await engine.run(original, keep)
+    assert original == before  # the caller's Promotion is not touched either
+    assert len(kept) == 7
+    for received, snapshot in kept:
+        assert received == snapshot
+
+
+def test_copy_tree_copies_dicts_and_lists_and_keeps_other_types():
+    class Tagged(dict):
+        pass
+
+    value = {"a": [{"b": 1}, "x", None, 2.5, True], "t": (1, [2]), "s": Tagged(k=[1])}
+    copied = engine_mod.copy_tree(value)
+    assert copied == value
+    assert copied["a"] is not value["a"]
+    assert copied["a"][0] is not value["a"][0]
+    assert type(copied["s"]) is Tagged
+    assert copied["s"]["k"] is not value["s"]["k"]
+    assert copied["t"][1] is not value["t"][1]
