@@ -1,19 +1,24 @@
 """Lazy checkouts: a promotion's worktree holds only the files its steps touch.
 
 Checking out a large repository is most of a promotion's cost (10,000 files take about a second
-to write, and a blobless mirror must fetch every one of them first), while a promotion usually
-edits one kustomization or values file. So `git-clone` makes each worktree a cone-mode sparse
-checkout with a sparse index that starts with the repository's top-level files only, and before
-every step the engine calls `materialize` with the paths that step declared (`StepSpec.paths`):
-their directories join the cone, so git checks them out (fetching their blobs in one batch).
-A step that cannot say which paths it reads (`kustomize-build` follows `../` references, Helm
-charts pull `file://` dependencies) gets the whole checkout, exactly as without laziness.
+to write), while a promotion usually edits one kustomization or values file. So `git-clone`
+makes each checkout lazy: a registered worktree of the mirror holding only the repository's
+top-level files, and before every step the engine calls `materialize` with the paths that step
+declared (`StepSpec.paths`): their directories are written out, with the files directly inside
+each of their parent directories (what git's cone-mode sparse checkout holds). A step that
+cannot say which paths it reads (`kustomize-build` follows `../` references, Helm charts pull
+`file://` dependencies, plugin steps may run git) gets the whole checkout, exactly as without
+laziness: git then takes the checkout over (`_check_out_in_full`).
 
-What a step sees in the directories it named is the full checkout; what the commit records is
-the same as with a full checkout, because files outside the cone keep git's skip-worktree bit
-and are never mistaken for deletions. `KARGO_GIT_LAZY_CHECKOUT=false` turns laziness off.
+While a checkout is lazy no git process runs in it and it has no index: files are read from and
+written to the mirror's object store in-process (`kargo.git.objects`), and `commit` turns the
+directory into a commit. What it records is what `git add -A && git commit` would record in a
+sparse checkout: the files in the checked-out directories as they are on disk (missing ones
+deleted), every other file as it was, new files unless `.gitignore`d. A repository with a
+`.gitattributes` at its top (filters, line endings) is checked out by git as a whole instead.
+`KARGO_GIT_LAZY_CHECKOUT=false` turns laziness off.
 
-Neighbours: `kargo.git.worktree` (creates the worktrees and records `Checkout.lazy`),
+Neighbours: `kargo.git.worktree` (creates the worktrees, records `Checkout.lazy` and `cone`),
 `kargo.promotion.engine` (calls `materialize` before each step).
 """
 
@@ -23,13 +28,17 @@ import glob
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
 from pathlib import Path, PurePosixPath
 
-from kargo.git import cli, worktree as worktrees
+import pygit2
+
+from kargo.git import cli, objects, worktree as worktrees
 
 log = logging.getLogger(__name__)
 
 LAZY_ENV = "KARGO_GIT_LAZY_CHECKOUT"
+ATTRIBUTES = ".gitattributes"
 
 CredentialsFor = Callable[[str], Awaitable[cli.GitCredentials | None]]
 
@@ -37,6 +46,10 @@ CredentialsFor = Callable[[str], Awaitable[cli.GitCredentials | None]]
 def enabled() -> bool:
     """Whether git-clone makes lazy checkouts (default yes; KARGO_GIT_LAZY_CHECKOUT=false)."""
     return os.environ.get(LAZY_ENV, "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+# ---------------------------------------------------------------------------------------------
+# finding the checkouts a step's paths fall in
 
 
 def _lazy_checkout_at(directory: Path) -> worktrees.Checkout | None:
@@ -74,19 +87,32 @@ def _owning_checkout(work_dir: Path, target: Path) -> Path | None:
         current = current.parent
 
 
-def _literal_prefix(relative: PurePosixPath) -> PurePosixPath:
-    """The part of a path before its first glob component (`a/*/c` -> `a`)."""
+def _literal_prefix(relative: PurePosixPath) -> str:
+    """The part of a path before its first glob component (`a/*/c` -> `a`; "" for none)."""
     parts: list[str] = []
     for part in relative.parts:
         if glob.has_magic(part):
             break
         parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+    return "/".join(p for p in parts if p != ".")
 
 
-def _parent(relative: str) -> str | None:
-    parent = str(PurePosixPath(relative).parent)
-    return None if parent == "." else parent
+def _parent(relative: str) -> str:
+    return relative.rpartition("/")[0]
+
+
+def _covered(directory: str, cone: Sequence[str]) -> bool:
+    """Whether `directory` is one of the cone's directories or inside one."""
+    return any(directory == c or directory.startswith(c + "/") for c in cone)
+
+
+def _holds_files_of(directory: str, cone: Sequence[str]) -> bool:
+    """Whether the files directly in `directory` are checked out (top level, cone, parents)."""
+    return (
+        directory == ""
+        or _covered(directory, cone)
+        or any(c.startswith(directory + "/") for c in cone)
+    )
 
 
 async def materialize(
@@ -114,68 +140,266 @@ async def materialize(
             owner = _owning_checkout(work_dir, target)
             if owner is None:
                 continue
-            literal = str(_literal_prefix(PurePosixPath(target.relative_to(owner).as_posix())))
-            if literal == "." or wanted.get(owner, set()) is None:
+            literal = _literal_prefix(PurePosixPath(target.relative_to(owner).as_posix()))
+            current = wanted.get(owner, set())
+            if literal == "" or current is None:
                 wanted[owner] = None
             else:
-                wanted.setdefault(owner, set()).add(literal)  # type: ignore[union-attr]
+                wanted[owner] = {*current, literal}
     for checkout, relatives in wanted.items():
-        await _expand(checkout, relatives, credentials_for)
+        meta = worktrees.read_checkout(checkout)
+        if not meta.lazy:
+            continue
+        credentials = await credentials_for(meta.repo_url)
+        if relatives is None:
+            await check_out_in_full(checkout, meta, credentials)
+        else:
+            await _expand(checkout, meta, relatives, credentials)
+
+
+# ---------------------------------------------------------------------------------------------
+# checking out more
 
 
 async def _expand(
-    checkout: Path, relatives: set[str] | None, credentials_for: CredentialsFor
-) -> None:
-    meta = worktrees.read_checkout(checkout)
-    if not meta.lazy:
-        return
-    credentials = await credentials_for(meta.repo_url)
-    if relatives is None:
-        await worktrees.run(
-            checkout, ["sparse-checkout", "disable"], credentials, url=meta.repo_url
-        )
-        meta.lazy, meta.cone = False, []
-        worktrees.write_checkout(checkout, meta)
-        log.debug("lazy checkout %s: checked out in full", checkout)
-        return
-    pending = sorted(r for r in relatives if not _covered(r, meta.cone))
-    if not pending:
-        return
-    # A name with a suffix (values.yaml) is taken for a file: its directory joins the cone.
-    # Anything else is taken for a directory first; if nothing appears there, it was a file
-    # (or a path still to be written) and its directory joins too. No `ls-tree` needed.
-    guessed_dirs = [r for r in pending if not PurePosixPath(r).suffix]
-    wanted = {d for r in pending if PurePosixPath(r).suffix and (d := _parent(r))}
-    wanted.update(guessed_dirs)
-    added = await _add_to_cone(checkout, meta, wanted, credentials)
-    missing = {
-        d
-        for r in guessed_dirs
-        if not (checkout / r).exists() and (d := _parent(r)) and not _covered(d, added)
-    }
-    await _add_to_cone(checkout, meta, missing, credentials)
-
-
-async def _add_to_cone(
     checkout: Path,
     meta: worktrees.Checkout,
-    dirs: set[str],
+    relatives: set[str],
     credentials: cli.GitCredentials | None,
-) -> list[str]:
-    """`git sparse-checkout add` the directories not yet covered; returns the cone."""
-    new = sorted(d for d in dirs if not _covered(d, meta.cone))
-    if new:
-        await worktrees.run(
-            checkout,
-            ["sparse-checkout", "add", "--skip-checks", "--", *new],
-            credentials,
-            url=meta.repo_url,
+) -> None:
+    """Check out the directories of `relatives` (and the files of their parent directories).
+
+    Files already checked out are never written again: a step may have changed or deleted
+    them, and that is what the next commit must record."""
+    repo = objects.repository(meta.mirror_path)
+    tree = objects.root_tree(repo, await worktrees.head(checkout))
+    directories: set[str] = set()
+    for relative in relatives:
+        found = objects.subtree(tree, relative)
+        # a directory is checked out itself; a file (or a path still to be written) by its
+        # directory, so the step sees the files next to it
+        directory = relative if isinstance(found, pygit2.Tree) else _parent(relative)
+        if directory and not _covered(directory, meta.cone):
+            directories.add(directory)
+    if not directories:
+        return
+    entries: list[objects.FileEntry] = []
+    cone = list(meta.cone)
+    for directory in sorted(directories, key=lambda d: (d.count("/"), d)):  # outermost first
+        if _covered(directory, cone):
+            continue
+        parts = directory.split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/".join(parts[:depth])
+            node = objects.subtree(tree, ancestor)
+            if not _holds_files_of(ancestor, cone) and isinstance(node, pygit2.Tree):
+                entries += objects.files_in(node, ancestor, recursive=False)
+        node = objects.subtree(tree, directory)
+        if isinstance(node, pygit2.Tree):
+            inner = [c for c in cone if c.startswith(directory + "/")]
+            entries += [
+                e
+                for e in objects.files_in(node, directory, recursive=True, skip=inner)
+                if not _holds_files_of(_parent(e.relative), cone)
+            ]
+        cone = [c for c in cone if not c.startswith(directory + "/")] + [directory]
+    if any(PurePosixPath(e.relative).name == ATTRIBUTES for e in entries):
+        # attributes (filters, line endings) are git's to apply
+        await check_out_in_full(checkout, meta, credentials)
+        return
+    if entries:
+        await objects.write_files(
+            repo, Path(meta.mirror_path), meta.repo_url, checkout, entries, credentials
         )
-        meta.cone = sorted({*meta.cone, *new})
+    meta.cone = sorted(cone)
+    worktrees.write_checkout(checkout, meta)
+
+
+async def check_out_in_full(
+    checkout: Path, meta: worktrees.Checkout, credentials: cli.GitCredentials | None
+) -> None:
+    """Hand the checkout over to git: every file written out, with an index of what is on disk
+    now (the changes steps made so far stay, as changes to commit)."""
+    repo = objects.repository(meta.mirror_path)
+    head = await worktrees.head(checkout)
+    current = _TreeWriter(repo, checkout, meta.cone).tree(objects.root_tree(repo, head), "")
+    worktrees.check_out_in_full(checkout)
+    # --reset -u: the index becomes `current` and its files are written (those on disk already
+    # hold the same contents); a partial mirror fetches the missing blobs in one batch
+    await worktrees.run(
+        checkout, ["read-tree", "--reset", "-u", str(current)], credentials, url=meta.repo_url
+    )
+    meta.lazy, meta.cone = False, []
+    worktrees.write_checkout(checkout, meta)
+    log.debug("lazy checkout %s: checked out in full", checkout)
+
+
+# ---------------------------------------------------------------------------------------------
+# committing
+
+
+async def commit(
+    checkout: Path,
+    meta: worktrees.Checkout,
+    message: str,
+    identity: worktrees.Identity,
+) -> tuple[str, bool]:
+    """Commit a lazy checkout as `git add -A && git commit` would; (sha, True), or (HEAD,
+    False) when nothing changed (("", False) for a new branch with nothing in it)."""
+    repo = objects.repository(meta.mirror_path)
+    head = await worktrees.head(checkout)
+    base = objects.root_tree(repo, head)
+    tree = _TreeWriter(repo, checkout, meta.cone).tree(base, "")
+    first = meta.orphan and head == meta.placeholder
+    if first and str(tree) == worktrees.EMPTY_TREE:
+        return "", False
+    if not first and tree == base.id:
+        return head, False
+    text = cleanup_message(message)
+    if not text:
+        raise cli.GitError(
+            "the commit message is empty: give git-commit a message",
+            failure=cli.GitFailure.OTHER,
+        )
+    parents = [] if first else [head]
+    if identity.signing_key:
+        sha = await worktrees.commit_tree(checkout, str(tree), parents, text, identity)
+    else:
+        who = (identity.name, identity.email)
+        sha = objects.create_commit(repo, tree, parents, text, author=who, committer=who)
+    worktrees.set_head(checkout, sha)
+    if first:
+        meta.orphan, meta.placeholder = False, ""
         worktrees.write_checkout(checkout, meta)
-    return meta.cone
+    return sha, True
 
 
-def _covered(directory: str, cone: Sequence[str]) -> bool:
-    """Whether `directory` is already inside one of the cone's directories."""
-    return any(directory == c or directory.startswith(c + "/") for c in cone)
+def cleanup_message(message: str) -> str:
+    """The message as `git commit -m` records it (its default "whitespace" cleanup): trailing
+    spaces and leading/trailing blank lines gone, runs of blank lines made one."""
+    lines = [line.rstrip() for line in message.splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if not line and (not kept or not kept[-1]):
+            continue
+        kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+class _Mode(Enum):
+    """How a directory of a lazy checkout maps to its tree."""
+
+    FULL = "checked out: the disk is the truth"
+    PARTIAL = "its own files checked out, some subdirectories not"
+    OVERLAY = "not checked out: files on disk replace or add to the commit's"
+
+
+class _TreeWriter:
+    """Builds the tree a lazy checkout's directory stands for, writing only new objects."""
+
+    def __init__(self, repo: pygit2.Repository, root: Path, cone: Sequence[str]) -> None:
+        self.repo, self.root, self.cone = repo, root, list(cone)
+        self.parents = {
+            "/".join(c.split("/")[:depth]) for c in cone for depth in range(1, c.count("/") + 1)
+        }
+        self._worktree: pygit2.Repository | None = None
+
+    def mode_of(self, relative: str, in_commit: bool) -> _Mode:
+        if _covered(relative, self.cone):
+            return _Mode.FULL
+        if relative in self.parents:
+            return _Mode.PARTIAL
+        return _Mode.OVERLAY if in_commit else _Mode.FULL
+
+    def ignored(self, relative: str, is_dir: bool) -> bool:
+        """`.gitignore` rules, for files that are not in the commit yet."""
+        if self._worktree is None:
+            self._worktree = pygit2.Repository(str(self.root))
+        return bool(self._worktree.path_is_ignored(relative + ("/" if is_dir else "")))
+
+    def tree(self, base: pygit2.Tree | None, relative: str) -> pygit2.Oid:
+        """The root tree (always written, even when empty)."""
+        built = self._build(base, relative, _Mode.PARTIAL)
+        return built if built is not None else objects.build_tree(self.repo, {})
+
+    def _build(self, base: pygit2.Tree | None, relative: str, mode: _Mode) -> pygit2.Oid | None:
+        """The tree for one directory; the commit's own tree id when nothing in it changed."""
+        directory = self.root / relative if relative else self.root
+        try:
+            on_disk = {e.name: e for e in os.scandir(directory)}
+        except (FileNotFoundError, NotADirectoryError):
+            on_disk = {}
+        if not relative:
+            on_disk.pop(".git", None)
+        names = set(on_disk)
+        if base is not None and mode is not _Mode.OVERLAY:
+            # a checked-out file missing from disk was deleted; a subdirectory that is not
+            # checked out is left as it is unless something on disk says otherwise
+            for entry in base:
+                name = str(entry.name)
+                if name in on_disk:
+                    continue
+                if (
+                    entry.type_str != "tree"
+                    or mode is _Mode.FULL
+                    or self.mode_of(self._join(relative, name), True) is not _Mode.OVERLAY
+                ):
+                    names.add(name)
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        changed = base is None
+        for name in names:
+            old = base[name] if base is not None and name in base else None
+            found = self._entry(self._join(relative, name), mode, old, on_disk.get(name))
+            if found == ((old.id, old.filemode) if old is not None else None):
+                continue
+            changed = True
+            if found is None:
+                builder.remove(name)
+            else:
+                builder.insert(name, *found)
+        if not changed and base is not None:
+            return base.id
+        return builder.write() if len(builder) else None
+
+    @staticmethod
+    def _join(relative: str, name: str) -> str:
+        return f"{relative}/{name}" if relative else name
+
+    def _entry(
+        self,
+        child: str,
+        mode: _Mode,
+        old: pygit2.Object | None,
+        disk: os.DirEntry[str] | None,
+    ) -> tuple[pygit2.Oid, int] | None:
+        """What the tree records for one name: the commit's entry, the disk's, or nothing."""
+        kept = (old.id, old.filemode) if old is not None else None
+        is_tree = old is not None and old.type_str == "tree"
+        if old is not None and old.filemode == objects.GITLINK:
+            return kept if disk is not None or mode is _Mode.OVERLAY else None
+        if disk is None:
+            if is_tree:
+                sub = self.mode_of(child, True)
+                if sub is _Mode.PARTIAL:
+                    built = self._build(old.peel(pygit2.Tree), child, sub)  # type: ignore[union-attr]
+                    return (built, objects.TREE) if built is not None else None
+                return kept if sub is _Mode.OVERLAY else None
+            return kept if mode is _Mode.OVERLAY else None  # a checked-out file was deleted
+        if disk.is_dir(follow_symlinks=False):
+            if old is None and self.ignored(child, True):
+                return None
+            sub = self.mode_of(child, is_tree)
+            old_tree = old.peel(pygit2.Tree) if is_tree else None  # type: ignore[union-attr]
+            built = self._build(old_tree, child, sub)
+            return (built, objects.TREE) if built is not None else None
+        if old is None and self.ignored(child, False):
+            return None
+        path = Path(disk.path)
+        hashed = objects.disk_entry(self.repo, path, write=False)
+        if hashed is None:
+            return kept if mode is _Mode.OVERLAY else None
+        if kept == hashed:
+            return kept
+        return objects.disk_entry(self.repo, path, write=True)

@@ -23,21 +23,21 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
-from kargo.git import cli, mirror as mirrors
+from kargo.git import cli, mirror as mirrors, objects
 
 METADATA = "kargo-checkout.json"
 SIGNING_KEY = "kargo-signing-key.asc"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TAG_NAMESPACE = "refs/worktree/kargo-tags/"
-TOP_LEVEL_ONLY = "/*\n!/*/\n"  # cone-mode patterns: the top-level files, no directory
-LAZY_WORKTREE_CONFIG = (
-    "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
-)
+ATTRIBUTES = ".gitattributes"
+T = TypeVar("T")
 _PLACEHOLDER_ENV = {
     "GIT_AUTHOR_NAME": "Kargo",
     "GIT_AUTHOR_EMAIL": "no-reply@kargo.local",
@@ -78,32 +78,68 @@ class Checkout:
     author_name: str = ""
     author_email: str = ""
     insecure_skip_tls_verify: bool = False
-    lazy: bool = False  # a sparse checkout grown on demand (`kargo.git.lazy`)
+    lazy: bool = False  # checked out on demand, in-process (`kargo.git.lazy`)
     cone: list[str] = field(default_factory=list)  # the directories a lazy checkout holds
+
+
+# Steps read a checkout's `.git` file and metadata several times per promotion; a stat is
+# cheaper than reading them again, and the file's identity says whether it changed.
+_CACHE_LIMIT = 4096
+_git_dirs: dict[Path, tuple[tuple[int, int, int], Path]] = {}
+_checkouts: dict[Path, tuple[tuple[int, int, int], Checkout]] = {}
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _remember(
+    cache: dict[Path, tuple[tuple[int, int, int], T]],
+    key: Path,
+    value: tuple[tuple[int, int, int], T],
+) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 def git_dir(worktree: Path) -> Path:
     """The worktree's private git dir (read from its `.git` file; no command)."""
     dotgit = worktree / ".git"
-    if dotgit.is_file():
+    try:
+        info = os.stat(dotgit)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        cached = _git_dirs.get(dotgit)
+        if cached is not None and cached[0] == _identity(info):
+            return cached[1]
         text = dotgit.read_text().strip()
         if text.startswith("gitdir:"):
-            return Path(text[len("gitdir:") :].strip())
-    if dotgit.is_dir():
+            found = Path(text[len("gitdir:") :].strip())
+            _remember(_git_dirs, dotgit, (_identity(info), found))
+            return found
+    if info is not None and stat.S_ISDIR(info.st_mode):
         return dotgit
     raise FileNotFoundError(f"{worktree} is not a git checkout; run git-clone for it first")
 
 
 def read_checkout(worktree: Path) -> Checkout:
-    """The metadata git-clone left for this worktree."""
+    """The metadata git-clone left for this worktree (a copy the caller may change)."""
     path = git_dir(worktree) / METADATA
     try:
+        info = os.stat(path)
+        cached = _checkouts.get(path)
+        if cached is not None and cached[0] == _identity(info):
+            return replace(cached[1], cone=list(cached[1].cone))
         data = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"{worktree.name} was not cloned by git-clone; clone it with git-clone first"
         ) from err
-    return Checkout(**{k: v for k, v in data.items() if k in Checkout.__dataclass_fields__})
+    checkout = Checkout(**{k: v for k, v in data.items() if k in Checkout.__dataclass_fields__})
+    _remember(_checkouts, path, (_identity(info), replace(checkout, cone=list(checkout.cone))))
+    return checkout
 
 
 def write_checkout(worktree: Path, checkout: Checkout) -> None:
@@ -112,6 +148,8 @@ def write_checkout(worktree: Path, checkout: Checkout) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(checkout)))
     tmp.replace(path)
+    kept = replace(checkout, cone=list(checkout.cone))
+    _remember(_checkouts, path, (_identity(os.stat(path)), kept))
 
 
 def write_signing_key(worktree: Path, key: str) -> None:
@@ -185,8 +223,9 @@ async def add(
 ) -> None:
     """Create a detached worktree of `mirror` at `path` on `commit` and populate it.
 
-    `lazy` makes it a sparse checkout of the top-level files only, which `kargo.git.lazy`
-    grows as steps name the paths they need (ignored with `sparse` or submodules)."""
+    `lazy` makes it a lazy checkout holding the top-level files only, which `kargo.git.lazy`
+    grows as steps name the paths they need (ignored with `sparse` or submodules; a
+    repository with a top-level `.gitattributes` is checked out in full)."""
     lazy = lazy and not sparse and not recurse_submodules
     checkout.lazy = lazy
     if path.exists() and any(path.iterdir()):
@@ -195,7 +234,7 @@ async def add(
         path.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        await _add(mirror, path, commit, credentials, sparse, lazy)
+        checkout.lazy = await _add(mirror, path, commit, credentials, sparse, lazy)
     except cli.GitError:
         # leave nothing half-made behind, so a retry of the step can use the same path
         await asyncio.to_thread(shutil.rmtree, path, True)
@@ -221,13 +260,17 @@ async def _add(
     credentials: cli.GitCredentials | None,
     sparse: Sequence[str],
     lazy: bool,
-) -> None:
+) -> bool:
+    """Make the worktree; returns whether it is lazy (see `add`)."""
     await mirror.enable_worktree_config()
     if lazy:
         async with mirror.worktree_lock:  # held by `git worktree prune` too
             _register_worktree(mirror.path, path, commit)
+        if await _start_lazy(mirror, path, commit, credentials):
+            return True
+        check_out_in_full(path)
         await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
-        return
+        return False
     # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
     # part, runs in parallel with other promotions'.
     async with mirror.worktree_lock:
@@ -237,39 +280,78 @@ async def _add(
     if sparse:
         await run(path, ["sparse-checkout", "set", *sparse], credentials, url=mirror.url)
     else:
-        _check_out_in_full(path)
+        check_out_in_full(path)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
+    return False
+
+
+async def _start_lazy(
+    mirror: mirrors.Mirror, path: Path, commit: str, credentials: cli.GitCredentials | None
+) -> bool:
+    """Write the top-level files of `commit` into a new lazy worktree, in-process.
+
+    False (nothing written) when the repository has a `.gitattributes` at its top: filters and
+    line endings are git's to apply, so git checks it out instead."""
+    repo = objects.repository(mirror.path)
+    tree = objects.root_tree(repo, commit)
+    if ATTRIBUTES in tree:
+        return False
+    entries = objects.files_in(tree, "", recursive=False)
+    await objects.write_files(
+        repo, mirror.path, mirror.url, path, entries, mirror.credentials(credentials)
+    )
+    return True
 
 
 def _register_worktree(common: Path, path: Path, commit: str) -> None:
-    """Register `path` as a lazy worktree of the repository at `common`, detached at `commit`.
+    """Register `path` as a worktree of the repository at `common`, detached at `commit`.
 
     Writes what `git worktree add --no-checkout` writes (gitrepository-layout(5):
-    `worktrees/<id>/{gitdir,commondir,HEAD}` and the worktree's `.git` file) plus its sparse
-    settings, without running git: a `git worktree add` reads every other worktree's metadata
-    and fails on one being written at the same moment, so they would have to run one at a
-    time. The metadata is built under a temporary name and renamed into place."""
+    `worktrees/<id>/{gitdir,commondir,HEAD}` and the worktree's `.git` file), without running
+    git: a `git worktree add` reads every other worktree's metadata and fails on one being
+    written at the same moment, so they would have to run one at a time. The metadata is built
+    under a dot-name and renamed into place."""
     worktrees_dir = common / "worktrees"
-    worktrees_dir.mkdir(exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix=f"{path.name[:40]}-", dir=worktrees_dir))
-    staging = private.with_name("." + private.name)
-    private.rename(staging)
+    if not worktrees_dir.is_dir():
+        worktrees_dir.mkdir(exist_ok=True)
+    # a random name (which git reads as a worktree only once it is renamed without its dot)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name[:40]}-", dir=worktrees_dir))
+    private = staging.with_name(staging.name[1:])
     path.mkdir(parents=True, exist_ok=True)
     (staging / "gitdir").write_text(f"{path.absolute() / '.git'}\n")
     (staging / "commondir").write_text("../..\n")
     (staging / "HEAD").write_text(f"{commit}\n")
-    (staging / "config.worktree").write_text(LAZY_WORKTREE_CONFIG)
-    (staging / "info").mkdir()
-    (staging / "info" / "sparse-checkout").write_text(TOP_LEVEL_ONLY)
     staging.rename(private)
     (path / ".git").write_text(f"gitdir: {private}\n")
 
 
-def _check_out_in_full(worktree: Path) -> None:
-    """Make sure a new worktree is not sparse, whatever its mirror's config says (no process)."""
+def check_out_in_full(worktree: Path) -> None:
+    """Make sure a worktree is not sparse, whatever its mirror's config says (no process)."""
     private = git_dir(worktree)
     (private / "config.worktree").write_text("[core]\n\tsparseCheckout = false\n")
     (private / "info" / "sparse-checkout").unlink(missing_ok=True)
+
+
+def set_head(worktree: Path, sha: str) -> None:
+    """Point the worktree's detached HEAD at `sha` (written atomically, as git does)."""
+    head_file = git_dir(worktree) / "HEAD"
+    tmp = head_file.with_name("HEAD.lock")
+    tmp.write_text(f"{sha}\n")
+    tmp.replace(head_file)
+
+
+async def commit_tree(
+    worktree: Path, tree: str, parents: Sequence[str], message: str, identity: Identity
+) -> str:
+    """A commit of `tree` made by git (for signed commits); no ref moves."""
+    async with _signing_env(identity) as (sign_args, sign_env):
+        args = ["commit-tree", *sign_args, tree]
+        for parent in parents:
+            args += ["-p", parent]
+        created = await run(
+            worktree, args, env={**identity.env(), **sign_env}, stdin=message.encode()
+        )
+    return created.stdout.strip()
 
 
 async def clear(worktree: Path) -> None:
@@ -278,8 +360,8 @@ async def clear(worktree: Path) -> None:
     A lazy checkout is not checked out first: its index is emptied and its sparseness turned
     off, so the next commit records every file not written again as deleted."""
     meta = read_checkout(worktree)
-    if meta.lazy:  # no process: sparseness off, and no index file is an empty index
-        _check_out_in_full(worktree)
+    if meta.lazy:  # no process: a lazy checkout has no index, i.e. an empty one
+        check_out_in_full(worktree)
         (git_dir(worktree) / "index").unlink(missing_ok=True)
         meta.lazy, meta.cone = False, []
         write_checkout(worktree, meta)

@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from kargo import errors
-from kargo.git import cli, mirror as mirrors, push as pushes, worktree as worktrees
+from kargo.git import (
+    cli,
+    lazy as lazy_checkouts,
+    mirror as mirrors,
+    push as pushes,
+    worktree as worktrees,
+)
 from kargo.promotion import registry as reg, workdir
 from kargo.promotion.context import StepContext, StepResult
 
@@ -396,7 +402,10 @@ async def git_commit(ctx: StepContext, cfg: GitCommitConfig) -> StepResult:
     identity = _identity(ctx, cfg.author, meta, path)
     credentials = await _credentials(ctx, meta.repo_url)
     try:
-        sha, _ = await worktrees.commit_all(path, cfg.message, identity, credentials)
+        if meta.lazy:
+            sha, _ = await lazy_checkouts.commit(path, meta, cfg.message, identity)
+        else:
+            sha, _ = await worktrees.commit_all(path, cfg.message, identity, credentials)
     except cli.GitError as err:
         raise errors.StepError(f"error committing in {cfg.path}: {err}") from err
     return StepResult(output={"commit": sha})
