@@ -86,7 +86,7 @@ def tree_of(checkout: Path, sha: str) -> str:
 
 
 def files_under(root: Path) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for current, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".git"]
         found.update(Path(current, n).relative_to(root).as_posix() for n in names)
