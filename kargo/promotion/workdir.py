@@ -286,6 +286,71 @@ def compose_all(text: str) -> list[Node]:
         raise errors.TerminalStepError(f"the file is not valid YAML: {err}") from err
 
 
+# ---------------------------------------------------------------------------------------------
+# safe loading: ruamel's YAML 1.2 safe loader, answered from libyaml's nodes when that is exact
+
+_INT_12 = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_MAX_DEPTH = 64
+_UNSURE_CHARS = "!&\t\x00\x85\u2028\u2029\ufeff"
+
+
+class _Unsure(Exception):
+    """The node tree holds something only ruamel's own loader may judge."""
+
+
+def _construct(node: Node, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise _Unsure  # deep or recursive (an alias of an ancestor)
+    if isinstance(node, ScalarNode):
+        value = str(node.value)
+        if node.style in ("'", '"'):  # quoted (libyaml says "" for plain): a string, untagged
+            return value
+        if node.style:
+            raise _Unsure  # block scalars: libyaml reads some headers ruamel refuses (`|#`)
+        tag = _implicit_tag(_RESOLVERS_12, value)
+        if tag == _STR_TAG:
+            return value
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        if tag == "tag:yaml.org,2002:bool":
+            return value.lower() == "true"
+        if tag == "tag:yaml.org,2002:int" and _INT_12.fullmatch(value):
+            return int(value)
+        raise _Unsure  # floats, timestamps, octal/hex ints, merge keys: ruamel decides
+    if isinstance(node, SequenceNode):
+        return [_construct(item, depth + 1) for item in node.value]
+    if isinstance(node, MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, depth + 1)
+            if not isinstance(key_node, ScalarNode) or key in out:
+                raise _Unsure  # a complex or duplicate key: ruamel raises its own error
+            out[key] = _construct(value_node, depth + 1)
+        return out
+    raise _Unsure
+
+
+def safe_load(text: str) -> Any:
+    """`YAML(typ="safe", pure=True).load(text)`, the same value or the same error, faster.
+
+    ruamel's pure-Python loader takes ~2 ms for a 12-line kustomization. A single document
+    made of mappings, sequences, plain or quoted strings, decimal integers, booleans and nulls, without tags
+    anchors, directives or tabs, is built here from libyaml's node tree with ruamel's YAML 1.2 resolution
+    rules (so `yes` stays a string); anything else, including every error, is left to ruamel.
+    """
+    # tags, anchors, directives, tabs and unusual line breaks (where libyaml and ruamel differ
+    # in what they accept) go to ruamel
+    if not any(c in text for c in _UNSURE_CHARS) and not text.startswith("%") and "\n%" not in text:
+        try:
+            docs = pyyaml.compose_all(text, Loader=_Loader)
+            first = next(docs, None)
+            if first is not None and next(docs, None) is None:
+                return _construct(first, 0)
+        except (pyyaml.YAMLError, _Unsure, RecursionError):
+            pass
+    return YAML(typ="safe", pure=True).load(text)
+
+
 class NeedsStructuralEdit(Exception):
     """The update adds, removes or replaces a collection; a text splice cannot express it."""
 

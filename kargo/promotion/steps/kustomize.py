@@ -293,7 +293,7 @@ def set_images(text: str, targets: dict[str, TargetImage]) -> str:
     siblings, so the diff shows only what changed; layouts the text editor cannot handle
     (flow-style lists, for instance) go through a round trip styled on `images`.
     """
-    doc = YAML(typ="safe", pure=True).load(text)
+    doc = workdir.safe_load(text)
     try:
         return workdir.edit_yaml(text, image_edits(doc, targets))
     except workdir.NeedsStructuralEdit:

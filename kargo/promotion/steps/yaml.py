@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
@@ -209,7 +208,7 @@ async def yaml_parse(ctx: StepContext, cfg: YAMLParseConfig) -> StepResult:
     """Parses a YAML file and extracts outputs from it with expressions."""
     _, text = _read(ctx, cfg.path)
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        data = workdir.safe_load(text)
     except YAMLError as err:
         raise errors.TerminalStepError(f"file {cfg.path!r} is not valid YAML: {err}") from err
     outputs = [(o.name, o.from_expression) for o in cfg.outputs]

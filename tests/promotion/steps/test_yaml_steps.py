@@ -131,7 +131,7 @@ def test_adding_a_key_to_a_real_manifest_changes_only_that_line(path):
     """Measured on Kargo's own example manifests: the text editor never touches other lines."""
     text = path.read_text()
     first = text.split("\n---", 1)[0] if "\n---" in text.lstrip("-\n") else text
-    if not first.strip() or not isinstance(yaml_steps.YAML(typ="safe").load(first), dict):
+    if not first.strip() or not isinstance(workdir.safe_load(first), dict):
         pytest.fail(f"{path} is not a mapping")  # every example is a Kubernetes object
     edit = workdir.YAMLEdit("metadata.annotations", ["metadata", "annotations"], {"k": "v"})
     try:
