@@ -228,20 +228,19 @@ async def add(
     repository with a top-level `.gitattributes` is checked out in full)."""
     lazy = lazy and not sparse and not recurse_submodules
     checkout.lazy = lazy
-    if path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path.name} already exists and is not empty")
     if path.exists():
+        if any(path.iterdir()):
+            raise FileExistsError(f"{path.name} already exists and is not empty")
         path.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        checkout.lazy = await _add(mirror, path, commit, credentials, sparse, lazy)
+        await _add(mirror, path, commit, checkout, credentials, sparse, lazy)
     except cli.GitError:
         # leave nothing half-made behind, so a retry of the step can use the same path
         await asyncio.to_thread(shutil.rmtree, path, True)
         async with mirror.worktree_lock:
             await mirror.git(["worktree", "prune"], check=False)
         raise
-    write_checkout(path, checkout)
     if signing_key:
         write_signing_key(path, signing_key)
     if recurse_submodules:
@@ -257,20 +256,26 @@ async def _add(
     mirror: mirrors.Mirror,
     path: Path,
     commit: str,
+    checkout: Checkout,
     credentials: cli.GitCredentials | None,
     sparse: Sequence[str],
     lazy: bool,
-) -> bool:
-    """Make the worktree; returns whether it is lazy (see `add`)."""
+) -> None:
+    """Make the worktree and record `checkout` in it (see `add`)."""
     await mirror.enable_worktree_config()
     if lazy:
-        async with mirror.worktree_lock:  # held by `git worktree prune` too
-            _register_worktree(mirror.path, path, commit)
-        if await _start_lazy(mirror, path, commit, credentials):
-            return True
-        check_out_in_full(path)
-        await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
-        return False
+        repo = objects.repository(mirror.path)
+        tree = objects.root_tree(repo, commit)
+        # filters and line endings of a `.gitattributes` are git's to apply: no laziness
+        if ATTRIBUTES not in tree:
+            async with mirror.worktree_lock:  # held by `git worktree prune` too
+                _register_worktree(mirror.path, path, commit, checkout)
+            entries = objects.files_in(tree, "", recursive=False)
+            await objects.write_files(
+                repo, mirror.path, mirror.url, path, entries, mirror.credentials(credentials)
+            )
+            return
+        checkout.lazy = False
     # Only the metadata is created under the mirror's worktree lock; the checkout, the costly
     # part, runs in parallel with other promotions'.
     async with mirror.worktree_lock:
@@ -282,29 +287,12 @@ async def _add(
     else:
         check_out_in_full(path)
     await run(path, ["reset", "--quiet", "--hard", commit], credentials, url=mirror.url)
-    return False
+    write_checkout(path, checkout)
 
 
-async def _start_lazy(
-    mirror: mirrors.Mirror, path: Path, commit: str, credentials: cli.GitCredentials | None
-) -> bool:
-    """Write the top-level files of `commit` into a new lazy worktree, in-process.
-
-    False (nothing written) when the repository has a `.gitattributes` at its top: filters and
-    line endings are git's to apply, so git checks it out instead."""
-    repo = objects.repository(mirror.path)
-    tree = objects.root_tree(repo, commit)
-    if ATTRIBUTES in tree:
-        return False
-    entries = objects.files_in(tree, "", recursive=False)
-    await objects.write_files(
-        repo, mirror.path, mirror.url, path, entries, mirror.credentials(credentials)
-    )
-    return True
-
-
-def _register_worktree(common: Path, path: Path, commit: str) -> None:
-    """Register `path` as a worktree of the repository at `common`, detached at `commit`.
+def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout) -> None:
+    """Register `path` as a worktree of the repository at `common`, detached at `commit`,
+    with `checkout` as its metadata.
 
     Writes what `git worktree add --no-checkout` writes (gitrepository-layout(5):
     `worktrees/<id>/{gitdir,commondir,HEAD}` and the worktree's `.git` file), without running
@@ -321,6 +309,7 @@ def _register_worktree(common: Path, path: Path, commit: str) -> None:
     (staging / "gitdir").write_text(f"{path.absolute() / '.git'}\n")
     (staging / "commondir").write_text("../..\n")
     (staging / "HEAD").write_text(f"{commit}\n")
+    (staging / METADATA).write_text(json.dumps(asdict(checkout)))
     staging.rename(private)
     (path / ".git").write_text(f"gitdir: {private}\n")
 
