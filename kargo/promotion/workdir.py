@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -79,15 +80,37 @@ def resolve(work_dir: Path, user_path: str) -> Path:
         raise errors.TerminalStepError(
             f"path {raw!r} leads outside the work directory; remove the '..' segments"
         )
-    root = Path(os.path.realpath(work_dir))
-    candidate = root if normalised == "." else root / normalised
-    real = Path(os.path.realpath(candidate))
-    if real != root and root not in real.parents:
+    root = os.path.realpath(work_dir)
+    if normalised == ".":
+        return Path(root)
+    candidate = os.path.join(root, normalised)
+    real = _realpath_below(root, normalised)
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
         raise errors.TerminalStepError(
             f"path {raw!r} leads outside the work directory through a symbolic link; "
             f"symlinks in the work directory must point inside it"
         )
-    return candidate
+    return Path(candidate)
+
+
+def _realpath_below(root: str, relative: str) -> str:
+    """`os.path.realpath(root/relative)` for a real `root` and a normalised `relative`.
+
+    Only the components below `root` are looked at (one lstat each); realpath would look at
+    every component of the absolute path again. At the first symlink, realpath does the rest.
+    """
+    current = root
+    parts = relative.split(os.sep)
+    for i, name in enumerate(parts):
+        path = os.path.join(current, name)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:  # missing (or under a file): realpath keeps the rest as written
+            return os.path.join(path, *parts[i + 1 :])
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(path, *parts[i + 1 :]))
+        current = path
+    return current
 
 
 def is_inside(work_dir: Path, path: Path) -> bool:

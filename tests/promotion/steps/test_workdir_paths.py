@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,19 @@ def test_indentation_is_detected_from_the_file():
     text = "a:\n    b:\n        - x: 1\n          y: 2\n"
     assert workdir.detect_indentation(text) == workdir.Indentation(mapping=4, sequence=6, offset=4)
     assert workdir.detect_indentation("a:\n  b: 1\nl:\n- 1\n") == workdir.Indentation(2, 2, 0)
+
+
+def test_resolving_below_the_root_agrees_with_realpath_through_any_symlinks(tmp_path):
+    root = os.path.realpath(tmp_path)
+    os.makedirs(f"{root}/a/b/c")
+    Path(f"{root}/a/f").write_text("x")
+    os.symlink("b", f"{root}/a/lb")
+    os.symlink("/etc", f"{root}/a/out")
+    os.symlink("../a", f"{root}/a/b/up")
+    os.symlink("loop", f"{root}/loop")
+    os.symlink("f", f"{root}/a/lf")
+    names = ["a", "b", "c", "f", "lb", "out", "up", "loop", "lf", "missing"]
+    for rel in itertools.product(names, repeat=3):
+        relative = os.path.normpath("/".join(rel))
+        expected = os.path.realpath(os.path.join(root, relative))
+        assert workdir._realpath_below(root, relative) == expected, relative
