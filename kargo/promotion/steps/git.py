@@ -346,6 +346,15 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     try:
         if cfg.insecure_skip_tls_verify:
             await mirror.skip_tls_verify()
+        if not ctx.dry_run:
+            # announce the pushes to come, so that pushes of promotions running at the same
+            # moment are carried together (group commit, see kargo.git.push)
+            coordinator = _push_coordinator(ctx)
+            for checkout in cfg.checkout:
+                branch = checkout.branch or mirror.default_branch
+                if branch and not checkout.commit and not checkout.tag:
+                    where = _checkout_path(ctx, checkout.path)
+                    coordinator.expect(mirror, branch, where, work_dir=ctx.work_dir)
         # now and then, forget worktrees whose promotion work dirs were deleted
         pruning = mirror.fetches % 50 == 0
         # branches only (a tag is fetched when a checkout names one); no history needed

@@ -385,3 +385,17 @@ async def test_a_failed_clone_leaves_the_path_free_for_a_retry(
     assert not (ctx.work_dir / "out").exists()
     result = await steps.git_clone(ctx, clone_cfg(repo))
     assert result.output == {"commits": {"out": git_server.branch_head("gitops")}}
+
+
+async def test_clone_announces_its_branch_push_and_a_dry_run_does_not(tmp_path, repo, services):
+    coordinator = services[steps.PUSH_SERVICE]
+    real = make_ctx(tmp_path, repo, services, "real")
+    dry = make_ctx(tmp_path, repo, services, "dry", dry_run=True)
+    await steps.git_clone(real, clone_cfg(repo, branch="main"))
+    await steps.git_clone(dry, clone_cfg(repo, branch="main"))
+    mirror = services[steps.MIRRORS_SERVICE].get(repo)
+
+    assert coordinator.expected(mirror, "main") == [real.work_dir / "out"]
+
+    await steps.git_push(real, steps.GitPushConfig(path="out"))
+    assert coordinator.expected(mirror, "main") == []
