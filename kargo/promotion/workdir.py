@@ -80,7 +80,7 @@ def resolve(work_dir: Path, user_path: str) -> Path:
         raise errors.TerminalStepError(
             f"path {raw!r} leads outside the work directory; remove the '..' segments"
         )
-    root = os.path.realpath(work_dir)
+    root = _real_root(os.fspath(work_dir))
     if normalised == ".":
         return Path(root)
     candidate = os.path.join(root, normalised)
@@ -91,6 +91,13 @@ def resolve(work_dir: Path, user_path: str) -> Path:
             f"symlinks in the work directory must point inside it"
         )
     return Path(candidate)
+
+
+@functools.lru_cache(maxsize=1024)
+def _real_root(work_dir: str) -> str:
+    """The work directory's realpath, remembered: the engine makes it, and no step can turn it
+    (or a directory above it) into a symlink; what users control lies below it."""
+    return os.path.realpath(work_dir)
 
 
 def _realpath_below(root: str, relative: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -139,22 +140,25 @@ class TargetImage:
         return ref
 
 
+def _regular_file(path: Path) -> bool:
+    """A file that is not a symlink (one lstat, not is_file's stat and is_symlink's lstat)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def find_kustomization(work_dir: Path, path: str) -> Path:
     """The one kustomization file in `path`; none or several is an error."""
     directory = workdir.resolve(work_dir, path)
-    found = [
-        directory / n
-        for n in KUSTOMIZATION_FILE_NAMES
-        if (directory / n).is_file() and not (directory / n).is_symlink()
-    ]
+    found = [directory / n for n in KUSTOMIZATION_FILE_NAMES if _regular_file(directory / n)]
     if not found:
         raise errors.TerminalStepError(
             f"could not find a kustomization file in {path!r} (looked for "
             f"{', '.join(KUSTOMIZATION_FILE_NAMES)})"
         )
     # "kustomization.yaml" and "Kustomization" may be the same file on a case-insensitive disk
-    unique = {os.path.realpath(p) for p in found}
-    if len(unique) > 1:
+    if len(found) > 1 and len({os.path.realpath(p) for p in found}) > 1:
         raise errors.TerminalStepError(
             f"ambiguous result: found several kustomization files in {path!r}: "
             f"{', '.join(p.name for p in found)}; keep only one"
