@@ -27,6 +27,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import stat
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from pathlib import Path, PurePosixPath
@@ -52,12 +53,13 @@ def enabled() -> bool:
 # finding the checkouts a step's paths fall in
 
 
-def _lazy_checkout_at(directory: Path) -> worktrees.Checkout | None:
-    if not (directory / ".git").is_file():
-        return None
+def _lazy_checkout_at(directory: str) -> worktrees.Checkout | None:
+    """The metadata of the lazy checkout at `directory`, if it is one (one stat otherwise)."""
     try:
-        meta = worktrees.read_checkout(directory)
-    except (FileNotFoundError, OSError, ValueError):
+        if not stat.S_ISREG(os.stat(directory + "/.git").st_mode):
+            return None
+        meta = worktrees.read_checkout(Path(directory))
+    except (FileNotFoundError, NotADirectoryError, OSError, ValueError):
         return None
     return meta if meta.lazy else None
 
@@ -68,7 +70,7 @@ def lazy_checkouts(work_dir: Path) -> list[Path]:
     for current, dirs, _files in os.walk(work_dir):
         here = Path(current)
         if (here / ".git").exists():
-            if _lazy_checkout_at(here) is not None:
+            if _lazy_checkout_at(current) is not None:
                 found.append(here)
             dirs[:] = []
             continue
@@ -76,15 +78,18 @@ def lazy_checkouts(work_dir: Path) -> list[Path]:
     return found
 
 
-def _owning_checkout(work_dir: Path, target: Path) -> Path | None:
-    """The lazy checkout `target` lies in (or is), walking up to `work_dir`."""
+def _owning_checkout(work_dir: str, target: str) -> tuple[str, worktrees.Checkout] | None:
+    """The lazy checkout `target` lies in (or is), walking up to `work_dir` (both absolute and
+    normalised; a stat per level, no parsing of paths)."""
     current = target
+    inside = work_dir + os.sep
     while True:
-        if _lazy_checkout_at(current) is not None:
-            return current
-        if current == work_dir or work_dir not in current.parents:
+        meta = _lazy_checkout_at(current)
+        if meta is not None:
+            return current, meta
+        if current == work_dir or not current.startswith(inside):
             return None
-        current = current.parent
+        current = os.path.dirname(current)
 
 
 def _literal_prefix(relative: PurePosixPath) -> str:
@@ -120,10 +125,11 @@ async def materialize(
 ) -> None:
     """Check out what a step is about to touch: `paths` (relative to `work_dir`), or, when the
     step cannot say (`None`), every lazy checkout in full."""
-    work_dir = Path(os.path.abspath(work_dir))
+    root = os.path.abspath(work_dir)
     wanted: dict[Path, set[str] | None] = {}
+    metas: dict[Path, worktrees.Checkout] = {}
     if paths is None:
-        for checkout in lazy_checkouts(work_dir):
+        for checkout in lazy_checkouts(Path(root)):
             wanted[checkout] = None
     else:
         for raw in paths:
@@ -132,22 +138,23 @@ async def materialize(
             normalised = os.path.normpath(raw)
             if normalised == ".." or normalised.startswith(".." + os.sep):
                 continue
-            target = work_dir if normalised == "." else work_dir / normalised
-            if target == work_dir:
-                for checkout in lazy_checkouts(work_dir):
+            if normalised == ".":
+                for checkout in lazy_checkouts(Path(root)):
                     wanted[checkout] = None
                 continue
-            owner = _owning_checkout(work_dir, target)
-            if owner is None:
+            target = os.path.join(root, normalised)
+            found = _owning_checkout(root, target)
+            if found is None:
                 continue
-            literal = _literal_prefix(PurePosixPath(target.relative_to(owner).as_posix()))
+            owner, metas[Path(found[0])] = Path(found[0]), found[1]
+            literal = _literal_prefix(PurePosixPath(os.path.relpath(target, found[0])))
             current = wanted.get(owner, set())
             if literal == "" or current is None:
                 wanted[owner] = None
             else:
                 wanted[owner] = {*current, literal}
     for checkout, relatives in wanted.items():
-        meta = worktrees.read_checkout(checkout)
+        meta = metas.get(checkout) or worktrees.read_checkout(checkout)
         if not meta.lazy:
             continue
         credentials = await credentials_for(meta.repo_url)
