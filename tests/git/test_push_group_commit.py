@@ -80,6 +80,16 @@ class Promotions:
         return tasks
 
 
+async def arrived(coordinator: pushes.PushCoordinator, requests: int) -> None:
+    """Let the loop run until `requests` push requests have reached the coordinator."""
+
+    async def poll() -> None:
+        while coordinator.stats.requests < requests:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), timeout=NEVER)  # a safety net against hanging, not a figure
+
+
 def manual(
     root: Path, repo: str, *, gap: float, max_linger: float, expectation_ttl: float = 60.0
 ) -> tuple[Promotions, clocks.ManualClock]:
@@ -209,7 +219,7 @@ async def test_a_checkout_removed_while_others_linger_stops_being_waited_for(tmp
     first, failed, last = [await promotions.clone(n) for n in ("first", "failed", "last")]
     await promotions.commit(first)
     lingering = asyncio.create_task(promotions.push(first))
-    await promotions.commit(last)
+    await arrived(promotions.coordinator, 1)
     shutil.rmtree(failed.work_dir)
 
     await asyncio.gather(lingering, *await promotions.staggered([last]))
@@ -275,9 +285,9 @@ async def test_a_promotion_cancelled_while_lingering_is_not_pushed_and_blocks_no
     cancelled, *rest = [await promotions.clone(n) for n in ("cancelled", "second", "third")]
     await promotions.commit(cancelled)
     lingering = asyncio.create_task(promotions.push(cancelled))
-    tasks = [*await promotions.staggered(rest[:1])]
+    await arrived(promotions.coordinator, 1)  # it asked to push and now lingers for the others
     lingering.cancel()
-    tasks += await promotions.staggered(rest[1:])
+    tasks = await promotions.staggered(rest)
 
     await asyncio.gather(*tasks)
 
