@@ -100,6 +100,7 @@ class _Lane:
     expected: dict[Path, _Expectation] = field(default_factory=dict)
     arrival: asyncio.Event = field(default_factory=asyncio.Event)  # set by every request
     last_arrival: float = 0.0
+    last_liveness_check: float = float("-inf")
 
 
 @dataclass
@@ -196,21 +197,30 @@ class PushCoordinator:
     async def _linger(self, lane: _Lane) -> None:
         """Group commit: wait while expected checkouts keep arriving (see `expect`)."""
         start = self._now()
+        first = True
         while lane.expected:
             now = self._now()
-            self._forget_gone(lane, now)
+            self._forget_gone(lane, now, look=first)
+            first = False
             deadline = min(lane.last_arrival + self.gap, start + self.max_linger)
             if not lane.expected or now >= deadline:
                 return
             lane.arrival.clear()
             await self._wait(lane.arrival, deadline - now)
 
-    def _forget_gone(self, lane: _Lane, now: float) -> None:
-        """Drop expectations that can no longer arrive: asked already, removed, or too old."""
+    def _forget_gone(self, lane: _Lane, now: float, *, look: bool = False) -> None:
+        """Drop expectations that can no longer arrive: asked already, removed, or too old.
+
+        Whether a work dir was removed is looked at when a linger starts and then once per
+        `gap`, not at every arrival: a wave of N promotions would otherwise stat N work dirs
+        N times."""
         asked = {_normal(r.worktree) for r in lane.pending}
+        look = look or now - lane.last_liveness_check >= self.gap
+        if look:
+            lane.last_liveness_check = now
         for path, known in list(lane.expected.items()):
             stale = now - known.since > self.expectation_ttl
-            if path in asked or stale or not known.alive.exists():
+            if path in asked or stale or (look and not known.alive.exists()):
                 del lane.expected[path]
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
