@@ -24,11 +24,12 @@ Neighbours: `kargo.git.worktree` (creates the worktrees, records `Checkout.lazy`
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import stat
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from enum import Enum
 from pathlib import Path, PurePosixPath
 
@@ -239,6 +240,49 @@ async def check_out_in_full(
     meta.lazy, meta.cone = False, []
     worktrees.write_checkout(checkout, meta)
     log.debug("lazy checkout %s: checked out in full", checkout)
+
+
+@contextlib.asynccontextmanager
+async def handed_to_git(
+    checkout: Path, credentials: cli.GitCredentials | None = None
+) -> AsyncIterator[None]:
+    """Let git work on a lazy checkout's commits for a while (a rebase or merge of its HEAD).
+
+    Git needs an index and knows nothing of laziness: for the duration, the checkout becomes
+    the cone-mode sparse checkout it stands for (its checked-out directories, with a sparse
+    index of HEAD; the files on disk are left as they are), and afterwards a lazy checkout of
+    whatever HEAD git left. A checkout that is not lazy is handed over as it is."""
+    meta = worktrees.read_checkout(checkout)
+    if not meta.lazy:
+        yield
+        return
+    private = worktrees.git_dir(checkout)
+    (private / "config.worktree").write_text(SPARSE_CONFIG)
+    (private / "info").mkdir(exist_ok=True)
+    (private / "info" / "sparse-checkout").write_text(cone_patterns(meta.cone))
+    try:
+        # mixed: the index becomes HEAD's (sparse outside the cone), no file is touched
+        await worktrees.run(checkout, ["reset", "--quiet"], credentials, url=meta.repo_url)
+        yield
+    finally:
+        worktrees.check_out_in_full(checkout)  # not sparse any more: lazy again, no index
+        (private / "index").unlink(missing_ok=True)
+
+
+SPARSE_CONFIG = (
+    "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n[index]\n\tsparse = true\n"
+)
+
+
+def cone_patterns(cone: Sequence[str]) -> str:
+    """git's cone-mode sparse-checkout patterns for `cone` (the top-level files, each
+    directory's parents' files, the directories themselves)."""
+    lines = ["/*", "!/*/"]
+    parents = sorted({"/".join(d.split("/")[:n]) for d in cone for n in range(1, d.count("/") + 1)})
+    for parent in parents:
+        lines += [f"/{parent}/", f"!/{parent}/*/"]
+    lines += [f"/{d}/" for d in sorted(cone) if d not in parents]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------

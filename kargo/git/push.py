@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kargo import clock as clocks
-from kargo.git import cli, mirror as mirrors, replay as replays, worktree as worktrees
+from kargo.git import cli, lazy, mirror as mirrors, replay as replays, worktree as worktrees
 
 
 class IntegrationPolicy(StrEnum):
@@ -537,6 +537,12 @@ async def _integrate(req: PushRequest, tip: str | None) -> str:
             "retry the promotion or choose another policy",
             failure=cli.GitFailure.REJECTED,
         )
+    async with lazy.handed_to_git(req.worktree, req.credentials):
+        return await _rebase_or_merge(req, tip, where)
+
+
+async def _rebase_or_merge(req: PushRequest, tip: str, where: str) -> str:
+    """Rebase or merge the request's HEAD onto `tip` in its worktree, by its policy."""
     env: Mapping[str, str] = req.identity.env()
     creds, url = req.credentials, req.mirror.url
     if req.policy is not IntegrationPolicy.ALWAYS_MERGE:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kargo.credentials.interface import Credentials
-from kargo.git import cli, lazy, mirror as mirrors, worktree as worktrees
+from kargo.git import cli, lazy, mirror as mirrors, push as pushes, worktree as worktrees
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, run
 
@@ -26,6 +26,7 @@ SEED = {
     "env/a/sub/x.yaml": "x: 1\n",
     "env/b/k.yaml": "b: 1\n",
     "apps/c/v.yaml": "v: 1\n",
+    "env/a/many.yaml": "one: 1\ntwo: 2\nthree: 3\nfour: 4\nfive: 5\n",
 }
 IDENTITY = worktrees.Identity("Kargo", "kargo@example.com")
 CREDENTIALS = Credentials(GIT_USER, GIT_PASSWORD)
@@ -152,6 +153,7 @@ async def test_a_lazy_commit_records_the_tree_git_records(tmp_path, git_server, 
         "link",
         "env/top.txt",
         "env/a/k.yaml",
+        "env/a/many.yaml",
         "env/a/sub/x.yaml",
     }
 
@@ -292,3 +294,47 @@ async def test_a_new_branch_starts_with_a_commit_without_parents(tmp_path, git_s
     assert run(["rev-list", "--parents", "-1", sha], out) == sha
     assert run(["ls-tree", "-r", "--name-only", sha], out) == "rendered.yaml"
     assert not worktrees.read_checkout(out).orphan
+
+
+async def push(checkouts: Checkouts, out: Path, policy: pushes.IntegrationPolicy) -> str:
+    mirror = checkouts.cache.get(checkouts.url, for_promotion=True)
+    request = pushes.PushRequest(
+        worktree=out, mirror=mirror, branch="main", credentials=CREDENTIALS, policy=policy
+    )
+    return await pushes.PushCoordinator().push(request)
+
+
+@pytest.mark.parametrize(
+    "policy", [pushes.IntegrationPolicy.ALWAYS_REBASE, pushes.IntegrationPolicy.ALWAYS_MERGE]
+)
+async def test_a_lazy_commit_is_rebased_or_merged_over_a_change_to_the_same_file(
+    tmp_path, git_server, policy
+):
+    checkouts = Checkouts(tmp_path, seed(git_server))
+    out = await checkouts.make("lazy", lazy_checkout=True)
+    await checkouts.materialize(out, "env/a/many.yaml")
+    (out / "env/a/many.yaml").write_text("one: 10\ntwo: 2\nthree: 3\nfour: 4\nfive: 5\n")
+    await commit(out, "mine")
+    git_server.writer("gitops").commit(
+        {"env/a/many.yaml": "one: 1\ntwo: 2\nthree: 3\nfour: 4\nfive: 50\n"}, "theirs"
+    )
+
+    pushed = await push(checkouts, out, policy)
+
+    assert pushed == git_server.branch_head("gitops")
+    assert run(["show", f"{pushed}:env/a/many.yaml"], out) == (
+        "one: 10\ntwo: 2\nthree: 3\nfour: 4\nfive: 50"
+    )
+    assert run(["show", f"{pushed}:env/b/k.yaml"], out) == "b: 1"  # untouched files stay
+
+
+async def test_a_conflicting_lazy_commit_fails_clearly(tmp_path, git_server):
+    checkouts = Checkouts(tmp_path, seed(git_server))
+    out = await checkouts.make("lazy", lazy_checkout=True)
+    await checkouts.materialize(out, "env/a/k.yaml")
+    (out / "env/a/k.yaml").write_text("a: mine\n")
+    await commit(out, "mine")
+    git_server.writer("gitops").commit({"env/a/k.yaml": "a: theirs\n"}, "theirs")
+
+    with pytest.raises(pushes.PushRejected, match="conflicts"):
+        await push(checkouts, out, pushes.IntegrationPolicy.REBASE_OR_MERGE)
