@@ -3,6 +3,8 @@
 import os
 import subprocess
 
+import pytest
+
 from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion.context import StepContext
@@ -41,7 +43,8 @@ def _make_key(home):
     return key
 
 
-async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server):
+@pytest.mark.parametrize("lazy", [False, True], ids=["full-checkout", "lazy-checkout"])
+async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server, lazy):
     require_binary("gpg")
     key = _make_key(tmp_path / "gnupg")
     repo = git_server.create_repo("gitops")
@@ -59,6 +62,7 @@ async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server):
             steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
             steps.PUSH_SERVICE: pushes.PushCoordinator(),
         },
+        lazy_checkouts=lazy,
     )
     author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
     await steps.git_clone(
