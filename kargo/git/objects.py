@@ -36,29 +36,23 @@ EXECUTABLE = pygit2.enums.FileMode.BLOB_EXECUTABLE
 LINK = pygit2.enums.FileMode.LINK
 GITLINK = pygit2.enums.FileMode.COMMIT
 
-_OPEN_LIMIT = 16  # repositories kept open (each holds pack file maps)
+_OPEN_LIMIT = 16  # repositories kept open (each holds pack file maps and descriptors)
 _open: OrderedDict[str, pygit2.Repository] = OrderedDict()
 
 
 def repository(path: Path | str) -> pygit2.Repository:
-    """The mirror at `path`, opened once and kept (least recently used ones are closed)."""
+    """The mirror at `path`, opened once and kept. The least recently used ones are let go,
+    not freed: a step may still hold one across an await, and it closes when nobody does."""
     key = str(path)
     repo = _open.get(key)
     if repo is None:
         repo = pygit2.Repository(key)
         _open[key] = repo
         while len(_open) > _OPEN_LIMIT:
-            _open.popitem(last=False)[1].free()
+            _open.popitem(last=False)
     else:
         _open.move_to_end(key)
     return repo
-
-
-def forget(path: Path | str) -> None:
-    """Close the repository at `path` if it is open (before deleting or replacing it)."""
-    repo = _open.pop(str(path), None)
-    if repo is not None:
-        repo.free()
 
 
 def root_tree(repo: pygit2.Repository, commit: str) -> pygit2.Tree:
