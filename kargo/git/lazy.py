@@ -385,19 +385,18 @@ class _TreeWriter:
         if not relative:
             on_disk.pop(".git", None)
         names = set(on_disk)
-        if base is not None and mode is not _Mode.OVERLAY:
-            # a checked-out file missing from disk was deleted; a subdirectory that is not
-            # checked out is left as it is unless something on disk says otherwise
-            for entry in base:
-                name = str(entry.name)
-                if name in on_disk:
-                    continue
-                if (
-                    entry.type_str != "tree"
-                    or mode is _Mode.FULL
-                    or self.mode_of(self._join(relative, name), True) is not _Mode.OVERLAY
-                ):
-                    names.add(name)
+        if base is not None and mode is _Mode.FULL:
+            names.update(str(entry.name) for entry in base)  # missing from disk: deleted
+        elif base is not None and mode is _Mode.PARTIAL:
+            # its own files are checked out (missing ones were deleted), and of its
+            # subdirectories only those on the way to the cone; the rest stay as they are
+            names.update(str(e.name) for e in base if e.type_str != "tree")
+            prefix = f"{relative}/" if relative else ""
+            names.update(
+                name
+                for c in self.cone
+                if c.startswith(prefix) and (name := c[len(prefix) :].split("/", 1)[0]) in base
+            )
         builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
         changed = base is None
         for name in names:
