@@ -211,16 +211,17 @@ class PushCoordinator:
     def _forget_gone(self, lane: _Lane, now: float, *, look: bool = False) -> None:
         """Drop expectations that can no longer arrive: asked already, removed, or too old.
 
-        Whether a work dir was removed is looked at when a linger starts and then once per
-        `gap`, not at every arrival: a wave of N promotions would otherwise stat N work dirs
-        N times."""
-        asked = {_normal(r.worktree) for r in lane.pending}
+        Looked at when a linger starts and then once per `gap`, not at every arrival (each
+        arrival removes its own expectation): a wave of N promotions would otherwise go over
+        N expectations, and stat N work dirs, N times."""
         look = look or now - lane.last_liveness_check >= self.gap
-        if look:
-            lane.last_liveness_check = now
+        if not look:
+            return  # an arrival already took its own expectation away (see `push`)
+        lane.last_liveness_check = now
+        asked = {_normal(r.worktree) for r in lane.pending}
         for path, known in list(lane.expected.items()):
             stale = now - known.since > self.expectation_ttl
-            if path in asked or stale or (look and not known.alive.exists()):
+            if path in asked or stale or not known.alive.exists():
                 del lane.expected[path]
 
     async def _wait(self, event: asyncio.Event, seconds: float) -> None:
