@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +28,7 @@ from kargo import errors
 
 DEFAULT_SQLITE_PATH = "kargo.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WAL_SWITCH_RETRY_MS = 20  # see _switch_to_wal
 POOL_SIZE = 8
 # Serialises migrations when several replicas start at once on one PostgreSQL database.
 _MIGRATION_LOCK_KEY = 0x6B6172676F  # "kargo"
@@ -134,7 +137,7 @@ def create_engine(target: Target) -> Engine:
         # Take transactions out of the driver's hands so BEGIN IMMEDIATE is possible.
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
@@ -148,6 +151,27 @@ def create_engine(target: Target) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cur: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode, in short attempts.
+
+    Switching a database still in rollback-journal mode needs an exclusive lock, and the
+    connection waiting for it holds a shared lock meanwhile. When another connection (another
+    replica opening the same file) holds the write lock and wants to commit, each waits for the
+    other, or one fails at once. Attempts that never wait hold the shared lock for an instant
+    only, so the other commits between them, and the switch then goes through (or finds WAL
+    already on), within the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    cur.execute("PRAGMA busy_timeout=0")
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_SWITCH_RETRY_MS / 1000)
 
 
 def _config() -> Config:
