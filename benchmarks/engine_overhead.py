@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.promotions import pending_promotion
 from kargo import clock as clock_mod
 from kargo.promotion import context, engine as engine_mod, registry as registry_mod
 from kargo.promotion.steps import (
@@ -126,27 +127,17 @@ def promotion_steps() -> list[dict[str, Any]]:
 def promotion(index: int, tag: str) -> dict[str, Any]:
     """A Promotion of Freight carrying nginx:`tag` to stage `stage-<index>`."""
     stage = f"stage-{index:03d}"
-    freight = {
-        "name": f"freight-{index:05d}",
-        "origin": {"kind": "Warehouse", "name": WAREHOUSE},
-        "images": [{"repoURL": IMAGE, "tag": tag}],
-    }
-    return {
-        "apiVersion": "kargo.akuity.io/v1alpha1",
-        "kind": "Promotion",
-        "metadata": {"namespace": PROJECT, "name": f"{stage}.{tag}"},
-        "spec": {
-            "stage": stage,
-            "freight": freight["name"],
-            "vars": [{"name": "image", "value": IMAGE}, {"name": "tag", "value": tag}],
-            "steps": promotion_steps(),
-        },
-        "status": {
-            "phase": "Pending",
-            "freight": {"name": freight["name"], "origin": freight["origin"]},
-            "freightCollection": {"items": {f"Warehouse/{WAREHOUSE}": freight}},
-        },
-    }
+    return pending_promotion(
+        project=PROJECT,
+        name=f"{stage}.{tag}",
+        stage=stage,
+        freight=f"freight-{index:05d}",
+        warehouse=WAREHOUSE,
+        image=IMAGE,
+        tag=tag,
+        steps=promotion_steps(),
+        variables=[{"name": "image", "value": IMAGE}, {"name": "tag", "value": tag}],
+    )
 
 
 @dataclass

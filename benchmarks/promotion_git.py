@@ -86,6 +86,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.promotions import pending_promotion
 from kargo import clock as clock_mod
 from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import cli, mirror as mirrors, push as pushes
@@ -321,27 +322,16 @@ class Bench:
     def promotion(self, stage: str, tag: str) -> dict[str, Any]:
         """A Promotion of Freight carrying nginx:`tag` to `stage`, as the controller runs it."""
         self.count += 1
-        name = f"{stage}.{self.count:05d}"
-        freight = {
-            "name": f"freight-{self.count:05d}",
-            "origin": {"kind": "Warehouse", "name": WAREHOUSE},
-            "images": [{"repoURL": IMAGE, "tag": tag}],
-        }
-        return {
-            "apiVersion": "kargo.akuity.io/v1alpha1",
-            "kind": "Promotion",
-            "metadata": {"namespace": PROJECT, "name": name},
-            "spec": {
-                "stage": stage,
-                "freight": freight["name"],
-                "steps": promotion_steps(self.url, sparse=self.sparse),
-            },
-            "status": {
-                "phase": "Pending",
-                "freight": {"name": freight["name"], "origin": freight["origin"]},
-                "freightCollection": {"items": {f"Warehouse/{WAREHOUSE}": freight}},
-            },
-        }
+        return pending_promotion(
+            project=PROJECT,
+            name=f"{stage}.{self.count:05d}",
+            stage=stage,
+            freight=f"freight-{self.count:05d}",
+            warehouse=WAREHOUSE,
+            image=IMAGE,
+            tag=tag,
+            steps=promotion_steps(self.url, sparse=self.sparse),
+        )
 
     async def promote(self, engine: engine_mod.Engine, stage: str, tag: str) -> str:
         """Run one Promotion to its end; return the commit its git-push output names."""
