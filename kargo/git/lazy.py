@@ -8,11 +8,12 @@ declared (`StepSpec.paths`): their directories are written out, with the files d
 each of their parent directories (what git's cone-mode sparse checkout holds). A step that
 cannot say which paths it reads (`kustomize-build` follows `../` references, Helm charts pull
 `file://` dependencies, plugin steps may run git) gets the whole checkout, exactly as without
-laziness: git then takes the checkout over (`_check_out_in_full`).
+laziness: git then takes the checkout over (`check_out_in_full`).
 
 While a checkout is lazy no git process runs in it and it has no index: files are read from and
 written to the mirror's object store in-process (`kargo.git.objects`), and `commit` turns the
-directory into a commit. What it records is what `git add -A && git commit` would record in a
+directory into a commit (a push that must rebase or merge it hands it to git for that,
+`handed_to_git`). What it records is what `git add -A && git commit` would record in a
 sparse checkout: the files in the checked-out directories as they are on disk (missing ones
 deleted), every other file as it was, new files unless `.gitignore`d. A repository with a
 `.gitattributes` at its top (filters, line endings) is checked out by git as a whole instead.
