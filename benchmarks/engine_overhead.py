@@ -184,14 +184,20 @@ def hollow(real: registry_mod.StepRegistry) -> registry_mod.StepRegistry:
     return hollowed
 
 
-def floor_promotion(root: Path, index: int, tag: str) -> None:
-    """The same files, the two values changed by `str.replace`: no YAML, no engine."""
+def write_stage_files(root: Path, index: int) -> tuple[Path, Path, Path]:
+    """The files every promotion starts from: (./out, its kustomization, its values file)."""
     out = root / f"p{index}" / "out"
     env = out / "env" / f"stage-{index:03d}"
     env.mkdir(parents=True)
     kfile, vfile = env / "kustomization.yaml", env / "values.yaml"
     kfile.write_text(KUSTOMIZATION)
     vfile.write_text(VALUES)
+    return out, kfile, vfile
+
+
+def floor_promotion(root: Path, index: int, tag: str) -> None:
+    """The same files, the two values changed by `str.replace`: no YAML, no engine."""
+    out, kfile, vfile = write_stage_files(root, index)
     kfile.write_text(kfile.read_text().replace("newTag: 1.25.0", f"newTag: {tag}"))
     vfile.write_text(vfile.read_text().replace("tag: 1.25.0", f"tag: {tag}"))
     (out / "COMMIT_MSG").write_text(f"Updated ./out/env/stage-{index:03d}\n\n- nginx:{tag}\n")
@@ -200,12 +206,7 @@ def floor_promotion(root: Path, index: int, tag: str) -> None:
 
 def steps_promotion(root: Path, index: int, tag: str) -> None:
     """The same edits, made by calling the step modules' functions, without the engine."""
-    out = root / f"p{index}" / "out"
-    env = out / "env" / f"stage-{index:03d}"
-    env.mkdir(parents=True)
-    kfile, vfile = env / "kustomization.yaml", env / "values.yaml"
-    kfile.write_text(KUSTOMIZATION)
-    vfile.write_text(VALUES)
+    out, kfile, vfile = write_stage_files(root, index)
     targets = {IMAGE: kustomize_steps.TargetImage(name=IMAGE, new_tag=tag)}
     kfile.write_text(kustomize_steps.set_images(kfile.read_text(), targets))
     updates = [yaml_steps.Update("image.tag", ["image", "tag"], tag)]

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from kargo import clock as clocks, errors
-from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
 from kargo.store import open_store
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER
+from tests.git.contexts import step_context
 
 NEVER = 60.0  # a gap or linger no test reaches: it passes only if the linger ends otherwise
 
@@ -43,17 +42,8 @@ class Promotions:
         """git-clone `main` into ./out, then announce it as git-clone will."""
         work = self.root / "work" / name
         work.mkdir(parents=True)
-        ctx = StepContext(
-            work_dir=work,
-            project="p",
-            stage=name,
-            promotion=name,
-            alias="a",
-            credentials=StaticCredentials({self.repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-            git_user=GitUser(name="Kargo", email="k@example.com"),
-            control_plane=control_plane,
-            services=self.services,
-        )
+        user = GitUser(name="Kargo", email="k@example.com")
+        ctx = step_context(work, self.repo, name, self.services, user, control_plane=control_plane)
         config = {"repoURL": self.repo, "checkout": [{"path": "out"}]}
         await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(config))
         self.coordinator.expect(self.mirror, "main", work / "out")

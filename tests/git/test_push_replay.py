@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import cli, mirror as mirrors, push as pushes, replay
 from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER, run
+from tests.fixtures.git import run
+from tests.git.contexts import step_context
 
 ODD = 'dir with space/"quoted"\tname.yaml'
 
@@ -18,16 +18,8 @@ ODD = 'dir with space/"quoted"\tname.yaml'
 async def clone(tmp_path: Path, repo: str, services: dict[str, Any], name: str) -> StepContext:
     work = tmp_path / "work" / name
     work.mkdir(parents=True)
-    ctx = StepContext(
-        work_dir=work,
-        project="p",
-        stage=name,
-        promotion=name,
-        alias="a",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        git_user=GitUser(name="Pusher", email="pusher@example.com"),
-        services=services,
-    )
+    user = GitUser(name="Pusher", email="pusher@example.com")
+    ctx = step_context(work, repo, name, services, user)
     config = {"repoURL": repo, "checkout": [{"path": "out"}]}
     await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(config))
     return ctx
