@@ -26,7 +26,7 @@ import tempfile
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -342,6 +342,15 @@ def _last_lines(text: str, n: int = 3) -> str:
     return "; ".join(lines[-n:]) if lines else "no output"
 
 
+_before_git: list[Callable[[], None]] = []
+
+
+def before_git(hook: Callable[[], None]) -> None:
+    """Call `hook` before every git process (`kargo.git.objects` writes out the objects it
+    holds in memory, since git reads only what is on disk)."""
+    _before_git.append(hook)
+
+
 async def run_git(
     args: Sequence[str],
     *,
@@ -362,6 +371,8 @@ async def run_git(
         if any(s and s in arg for s in secrets):
             raise ValueError("refusing to pass a credential in git's argv; use `credentials=`")
     COMMAND_COUNTS[_subcommand(args)] += 1
+    for hook in _before_git:
+        hook()
     use_pidfd_child_watcher()
     proc = await asyncio.create_subprocess_exec(
         "git",

@@ -319,7 +319,7 @@ async def commit(
     else:
         who = (identity.name, identity.email)
         sha = objects.create_commit(repo, tree, parents, text, author=who, committer=who)
-    worktrees.set_head(checkout, sha)
+    worktrees.set_head(checkout, sha, objects.new_objects(repo, sha))
     if first:
         meta.orphan, meta.placeholder = False, ""
         worktrees.write_checkout(checkout, meta)
@@ -368,6 +368,7 @@ class _TreeWriter:
     def ignored(self, relative: str, is_dir: bool) -> bool:
         """`.gitignore` rules, for files that are not in the commit yet."""
         if self._worktree is None:
+            worktrees.git_dir(self.root)  # libgit2 opens only a checkout git knows
             self._worktree = pygit2.Repository(str(self.root))
         return bool(self._worktree.path_is_ignored(relative + ("/" if is_dir else "")))
 
@@ -385,6 +386,7 @@ class _TreeWriter:
             on_disk = {}
         if not relative:
             on_disk.pop(".git", None)
+            on_disk.pop(worktrees.STATE_TMP, None)
         names = set(on_disk)
         if base is not None and mode is _Mode.FULL:
             names.update(str(entry.name) for entry in base)  # missing from disk: deleted

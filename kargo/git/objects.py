@@ -4,8 +4,15 @@ A lazy checkout (`kargo.git.lazy`) holds a handful of files a promotion edits, a
 them into a commit needs a few blobs, trees and one commit object. Starting `git` for each of
 those costs more than the work itself (a process start is milliseconds; writing an object
 through libgit2 is a tenth of one), and a hundred promotions at once would each start several.
-So lazy checkouts read trees and blobs and write new objects here, straight into the mirror's
-object store, which every worktree and every later git command (push, replay) shares.
+So lazy checkouts read trees and blobs and write new objects here.
+
+New objects are held in memory first (`_Pending`, an object-database backend of each opened
+mirror) and reach the mirror's object store only when a git process is about to run
+(`cli.before_git` calls `flush_all`): a hundred promotions committing at once then write one
+pack between them instead of five loose objects each, which on a slow disk is most of what a
+commit costs. Durability does not depend on that flush: a lazy checkout keeps the objects of
+its commits in its own state file (`kargo.git.worktree`), and `adopt` gives them back to the
+mirror after a restart.
 
 Only object-level work happens here; fetches and pushes stay with git (`kargo.git.cli`).
 
@@ -14,16 +21,20 @@ Neighbours: `kargo.git.lazy` (what to check out and commit), `kargo.git.mirror` 
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
 import stat
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
 from kargo.git import cli
+
+log = logging.getLogger(__name__)
 
 # Mirrors made for discovery are partial clones; libgit2 only needs to be told that the
 # extension is fine to open (a missing blob then reads as missing, and is fetched by git).
@@ -38,15 +49,76 @@ GITLINK = pygit2.enums.FileMode.COMMIT
 
 _OPEN_LIMIT = 16  # repositories kept open (each holds pack file maps and descriptors)
 _open: OrderedDict[str, pygit2.Repository] = OrderedDict()
+# Up to this many pending objects are written loose; more make one pack (a pack costs a few
+# files, and a mirror with many small packs makes git repack it).
+LOOSE_LIMIT = 12
+_PENDING_PRIORITY = 1000  # above libgit2's own backends: new objects are written here
+
+# object type name <-> libgit2 number, for state files
+_TYPE_NAMES = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+_TYPE_NUMBERS = {name: number for number, name in _TYPE_NAMES.items()}
+
+# mirror path -> objects written in-process and not yet in the mirror: hex -> (type, data)
+_pending: dict[str, dict[str, tuple[int, bytes]]] = {}
+
+
+def _key(path: Path | str) -> str:
+    """One spelling per mirror: absolute, no trailing slash (`Repository.path` has one)."""
+    return os.path.abspath(path)
+
+
+class _Pending(pygit2.OdbBackend):
+    """The objects a mirror's in-process writes created that are not on disk yet: writes land
+    here (highest priority), reads of them are served from here until `flush` moves them."""
+
+    def __init__(self, objects: dict[str, tuple[int, bytes]]) -> None:
+        super().__init__()
+        self.objects = objects
+
+    def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
+        self.objects[str(oid)] = (kind, data)
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        return self.objects[str(oid)]
+
+    def read_prefix_cb(self, prefix: str) -> tuple[int, bytes, pygit2.Oid]:
+        if len(prefix) == pygit2.GIT_OID_HEXSZ:
+            found = [prefix] if prefix in self.objects else []
+        else:
+            found = [name for name in self.objects if name.startswith(prefix)]
+        if len(found) != 1:
+            raise KeyError(prefix)
+        kind, data = self.objects[found[0]]
+        return kind, data, pygit2.Oid(hex=found[0])
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        kind, data = self.objects[str(oid)]
+        return kind, len(data)
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        return str(oid) in self.objects
+
+    def exists_prefix_cb(self, prefix: str) -> pygit2.Oid:
+        found = [name for name in self.objects if name.startswith(prefix)]
+        if len(found) != 1:
+            raise KeyError(prefix)
+        return pygit2.Oid(hex=found[0])
+
+    def refresh_cb(self) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[pygit2.Oid]:
+        return iter([pygit2.Oid(hex=name) for name in self.objects])
 
 
 def repository(path: Path | str) -> pygit2.Repository:
     """The mirror at `path`, opened once and kept. The least recently used ones are let go,
     not freed: a step may still hold one across an await, and it closes when nobody does."""
-    key = str(path)
+    key = _key(path)
     repo = _open.get(key)
     if repo is None:
         repo = pygit2.Repository(key)
+        repo.odb.add_backend(_Pending(_pending.setdefault(key, {})), _PENDING_PRIORITY)
         _open[key] = repo
         while len(_open) > _OPEN_LIMIT:
             _open.popitem(last=False)
@@ -197,3 +269,77 @@ def create_commit(
         [pygit2.Oid(hex=p) for p in parents],
     )
     return str(oid)
+
+
+# ---------------------------------------------------------------------------------------------
+# objects held in memory until a git process needs them
+
+
+def pending_count(mirror_path: Path | str) -> int:
+    """How many new objects of the mirror are not on disk yet (for tests and diagnostics)."""
+    return len(_pending.get(_key(mirror_path), {}))
+
+
+def new_objects(repo: pygit2.Repository, commit: str) -> list[list[str]]:
+    """The objects reachable from `commit` that are still pending, as (sha, type, base64 data):
+    what a lazy checkout keeps in its state file so that its commit survives a restart."""
+    objects = _pending.get(_key(repo.path), {})
+    found: list[list[str]] = []
+    todo = [commit]
+    seen: set[str] = set()
+    while todo:
+        sha = todo.pop()
+        if sha in seen or sha not in objects:
+            continue
+        seen.add(sha)
+        kind, data = objects[sha]
+        found.append([sha, _TYPE_NAMES[kind], base64.b64encode(data).decode()])
+        if kind == pygit2.enums.ObjectType.COMMIT:
+            todo.append(str(repo[sha].peel(pygit2.Tree).id))
+        elif kind == pygit2.enums.ObjectType.TREE:
+            todo.extend(str(entry.id) for entry in repo[sha].peel(pygit2.Tree))
+    return found
+
+
+def adopt(mirror_path: Path | str, kept: Sequence[Sequence[str]]) -> None:
+    """Give the mirror back objects a lazy checkout kept (see `new_objects`) that it lacks: the
+    process that wrote them stopped before they reached the disk."""
+    repo = repository(mirror_path)
+    objects = _pending.setdefault(_key(mirror_path), {})
+    for sha, kind, data in kept:
+        if sha not in objects and pygit2.Oid(hex=sha) not in repo:
+            objects[sha] = (_TYPE_NUMBERS[kind], base64.b64decode(data))
+
+
+def flush(mirror_path: Path | str) -> None:
+    """Write the mirror's pending objects into its object store (loose, or one pack)."""
+    key = _key(mirror_path)
+    objects = _pending.get(key)
+    if not objects:
+        return
+    repo = repository(key)
+    store = Path(repo.path) / "objects"
+    if len(objects) <= LOOSE_LIMIT:
+        loose = pygit2.Odb()
+        loose.add_backend(pygit2.OdbBackendLoose(str(store), -1, False), 1)
+        for kind, data in objects.values():
+            loose.write(kind, data)
+    else:
+        packer = pygit2.PackBuilder(repo)
+        packer.set_threads(1)
+        for sha in objects:
+            packer.add(pygit2.Oid(hex=sha))
+        packer.write(str(store / "pack"))
+    log.debug("%s: wrote %d new objects", key, len(objects))
+    objects.clear()
+
+
+def flush_all() -> None:
+    """Write every mirror's pending objects: a git process is about to run, and git reads only
+    what is on disk."""
+    for key, objects in list(_pending.items()):
+        if objects:
+            flush(key)
+
+
+cli.before_git(flush_all)

@@ -7,7 +7,14 @@ coalesce many promotions' commits into one push).
 
 Worktrees never check out a branch (branches are shared by all worktrees of a repository);
 HEAD is detached, and the branch a checkout tracks, its author and whether it is a new orphan
-branch are recorded in `kargo-checkout.json` inside the worktree's private git dir. Tags made
+branch are recorded in `kargo-checkout.json` inside the worktree's private git dir.
+
+A lazy checkout (`kargo.git.lazy`) is registered with git only once git must work in it
+(`git_dir` does it on demand; `run` always asks for it). Until then it is a directory and one
+file, its `.git`, holding a JSON state (`_LazyState`: the metadata, HEAD and the objects of its
+commits not yet known to be in the mirror) instead of git's `gitdir:` line. A promotion that
+never hands its checkout to git thus makes no directory in the mirror and writes a single
+file of metadata, rewritten atomically when its cone or HEAD changes. Tags made
 by `git-tag` live in the per-worktree namespace `refs/worktree/kargo-tags/`, so concurrent
 promotions never see each other's tags before they are pushed.
 
@@ -82,10 +89,29 @@ class Checkout:
     cone: list[str] = field(default_factory=list)  # the directories a lazy checkout holds
 
 
+@dataclass
+class _LazyState:
+    """The `.git` file of a lazy checkout git has not been handed yet."""
+
+    head: str
+    checkout: Checkout
+    # objects of this checkout's commits, kept until they are surely in the mirror:
+    # [sha, type, base64 data] (`kargo.git.objects.new_objects`)
+    objects: list[list[str]] = field(default_factory=list)
+
+    def copy(self) -> _LazyState:
+        return _LazyState(
+            self.head, replace(self.checkout, cone=list(self.checkout.cone)), list(self.objects)
+        )
+
+
+_STATE_KEY = "kargoLazyCheckout"
+STATE_TMP = ".git.lock"  # where a new state is written before it is renamed over `.git`
+
 # Steps read a checkout's `.git` file and metadata several times per promotion; a stat is
 # cheaper than reading them again, and the file's identity says whether it changed.
 _CACHE_LIMIT = 4096
-_git_dirs: dict[Path, tuple[tuple[int, int, int], Path]] = {}
+_dotgits: dict[Path, tuple[tuple[int, int, int], Path | _LazyState]] = {}
 _checkouts: dict[Path, tuple[tuple[int, int, int], Checkout]] = {}
 
 
@@ -103,30 +129,85 @@ def _remember(
     cache[key] = value
 
 
-def git_dir(worktree: Path) -> Path:
-    """The worktree's private git dir (read from its `.git` file; no command)."""
+def _read_dotgit(worktree: Path) -> Path | _LazyState:
+    """What the worktree's `.git` says: its private git dir, or the state of an unregistered
+    lazy checkout (a copy the caller may change)."""
     dotgit = worktree / ".git"
     try:
         info = os.stat(dotgit)
     except (FileNotFoundError, NotADirectoryError):
         info = None
     if info is not None and stat.S_ISREG(info.st_mode):
-        cached = _git_dirs.get(dotgit)
+        cached = _dotgits.get(dotgit)
         if cached is not None and cached[0] == _identity(info):
-            return cached[1]
+            found = cached[1]
+            return found.copy() if isinstance(found, _LazyState) else found
         text = dotgit.read_text().strip()
         if text.startswith("gitdir:"):
-            found = Path(text[len("gitdir:") :].strip())
-            _remember(_git_dirs, dotgit, (_identity(info), found))
-            return found
+            private = Path(text[len("gitdir:") :].strip())
+            _remember(_dotgits, dotgit, (_identity(info), private))
+            return private
+        if text.startswith("{"):
+            state = _parse_state(text)
+            if state is not None:
+                # after a restart its commits' objects may exist only here
+                objects.adopt(state.checkout.mirror_path, state.objects)
+                _remember(_dotgits, dotgit, (_identity(info), state.copy()))
+                return state
     if info is not None and stat.S_ISDIR(info.st_mode):
         return dotgit
     raise FileNotFoundError(f"{worktree} is not a git checkout; run git-clone for it first")
 
 
+def _parse_state(text: str) -> _LazyState | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get(_STATE_KEY) != 1:
+        return None
+    fields = data.get("checkout") or {}
+    checkout = Checkout(**{k: v for k, v in fields.items() if k in Checkout.__dataclass_fields__})
+    return _LazyState(str(data.get("head", "")), checkout, list(data.get("objects") or []))
+
+
+def _write_state(worktree: Path, state: _LazyState) -> None:
+    """Write an unregistered lazy checkout's `.git` (atomically: a crash leaves the old one)."""
+    dotgit = worktree / ".git"
+    tmp = worktree / STATE_TMP
+    data = {
+        _STATE_KEY: 1,
+        "head": state.head,
+        "checkout": asdict(state.checkout),
+        "objects": state.objects,
+    }
+    tmp.write_text(json.dumps(data))
+    tmp.replace(dotgit)
+    _remember(_dotgits, dotgit, (_identity(os.stat(dotgit)), state.copy()))
+
+
+def is_registered(worktree: Path) -> bool:
+    """Whether git knows the worktree (a lazy checkout is registered only when git needs it)."""
+    return not isinstance(_read_dotgit(worktree), _LazyState)
+
+
+def git_dir(worktree: Path) -> Path:
+    """The worktree's private git dir (read from its `.git` file; no command). A lazy checkout
+    git has not been handed yet is registered now, with its commits' objects written out."""
+    found = _read_dotgit(worktree)
+    if not isinstance(found, _LazyState):
+        return found
+    common = Path(found.checkout.mirror_path)
+    objects.flush(common)  # git is about to read the checkout's commits
+    return _register_worktree(common, worktree, found.head, found.checkout)
+
+
 def read_checkout(worktree: Path) -> Checkout:
     """The metadata git-clone left for this worktree (a copy the caller may change)."""
-    path = git_dir(worktree) / METADATA
+    found = _read_dotgit(worktree)
+    if isinstance(found, _LazyState):
+        return found.checkout
+    path = found / METADATA
     try:
         info = os.stat(path)
         cached = _checkouts.get(path)
@@ -144,7 +225,12 @@ def read_checkout(worktree: Path) -> Checkout:
 
 def write_checkout(worktree: Path, checkout: Checkout) -> None:
     """Record (or update) the worktree's metadata."""
-    path = git_dir(worktree) / METADATA
+    found = _read_dotgit(worktree)
+    if isinstance(found, _LazyState):
+        found.checkout = checkout
+        _write_state(worktree, found)
+        return
+    path = found / METADATA
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(checkout)))
     tmp.replace(path)
@@ -161,9 +247,13 @@ def write_signing_key(worktree: Path, key: str) -> None:
 
 
 def read_signing_key(worktree: Path) -> str | None:
-    """The signing key git-clone kept for this worktree, if any."""
+    """The signing key git-clone kept for this worktree, if any (a checkout with a key is
+    registered at once, since git signs its commits)."""
+    found = _read_dotgit(worktree)
+    if isinstance(found, _LazyState):
+        return None
     try:
-        return (git_dir(worktree) / SIGNING_KEY).read_text() or None
+        return (found / SIGNING_KEY).read_text() or None
     except FileNotFoundError:
         return None
 
@@ -179,6 +269,7 @@ async def run(
     stdin: bytes | None = None,
 ) -> cli.GitResult:
     """git inside a worktree (credentials let a blobless checkout fetch blobs lazily)."""
+    git_dir(worktree)  # a lazy checkout is registered the first time git works in it
     return await cli.run_git(
         args, cwd=worktree, credentials=credentials, env=env, check=check, url=url, stdin=stdin
     )
@@ -190,7 +281,10 @@ _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 async def head(worktree: Path) -> str:
     """The commit HEAD points at (read from the detached HEAD file; git when it is a ref)."""
     try:
-        text = (git_dir(worktree) / "HEAD").read_text().strip()
+        found = _read_dotgit(worktree)
+        if isinstance(found, _LazyState):
+            return found.head
+        text = (found / "HEAD").read_text().strip()
     except OSError:
         text = ""
     if _SHA.match(text):
@@ -268,8 +362,8 @@ async def _add(
         tree = objects.root_tree(repo, commit)
         # filters and line endings of a `.gitattributes` are git's to apply: no laziness
         if ATTRIBUTES not in tree:
-            async with mirror.worktree_lock:  # held by `git worktree prune` too
-                _register_worktree(mirror.path, path, commit, checkout)
+            path.mkdir(parents=True, exist_ok=True)
+            _write_state(path, _LazyState(commit, checkout))  # registered when git needs it
             entries = objects.files_in(tree, "", recursive=False)
             await objects.write_files(
                 repo, mirror.path, mirror.url, path, entries, mirror.credentials(credentials)
@@ -290,28 +384,33 @@ async def _add(
     write_checkout(path, checkout)
 
 
-def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout) -> None:
+def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout) -> Path:
     """Register `path` as a worktree of the repository at `common`, detached at `commit`,
-    with `checkout` as its metadata.
+    with `checkout` as its metadata; return its private git dir.
 
     Writes what `git worktree add --no-checkout` writes (gitrepository-layout(5):
     `worktrees/<id>/{gitdir,commondir,HEAD}` and the worktree's `.git` file), without running
     git: a `git worktree add` reads every other worktree's metadata and fails on one being
     written at the same moment, so they would have to run one at a time. The metadata is built
-    under a dot-name and renamed into place."""
+    in a staging directory beside `worktrees/` (where `git worktree prune` never looks) and
+    renamed into place whole."""
     worktrees_dir = common / "worktrees"
-    if not worktrees_dir.is_dir():
-        worktrees_dir.mkdir(exist_ok=True)
-    # a random name (which git reads as a worktree only once it is renamed without its dot)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name[:40]}-", dir=worktrees_dir))
-    private = staging.with_name(staging.name[1:])
+    staging_dir = common / "kargo-worktrees-staging"
+    for directory in (worktrees_dir, staging_dir):
+        if not directory.is_dir():
+            directory.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{path.name[:40]}-", dir=staging_dir))
+    private = worktrees_dir / staging.name
     path.mkdir(parents=True, exist_ok=True)
     (staging / "gitdir").write_text(f"{path.absolute() / '.git'}\n")
     (staging / "commondir").write_text("../..\n")
     (staging / "HEAD").write_text(f"{commit}\n")
     (staging / METADATA).write_text(json.dumps(asdict(checkout)))
     staging.rename(private)
-    (path / ".git").write_text(f"gitdir: {private}\n")
+    tmp = path / STATE_TMP
+    tmp.write_text(f"gitdir: {private}\n")
+    tmp.replace(path / ".git")
+    return private
 
 
 def check_out_in_full(worktree: Path) -> None:
@@ -321,9 +420,21 @@ def check_out_in_full(worktree: Path) -> None:
     (private / "info" / "sparse-checkout").unlink(missing_ok=True)
 
 
-def set_head(worktree: Path, sha: str) -> None:
-    """Point the worktree's detached HEAD at `sha` (written atomically, as git does)."""
-    head_file = git_dir(worktree) / "HEAD"
+def set_head(worktree: Path, sha: str, new_objects: Sequence[list[str]] = ()) -> None:
+    """Point the worktree's detached HEAD at `sha` (written atomically, as git does).
+
+    `new_objects` are the objects of the commit that may exist only in memory: an
+    unregistered lazy checkout keeps them in its state (so a restart loses nothing), a
+    registered one has them written into the mirror first."""
+    found = _read_dotgit(worktree)
+    if isinstance(found, _LazyState):
+        found.head = sha
+        found.objects += [list(kept) for kept in new_objects]
+        _write_state(worktree, found)
+        return
+    if new_objects:
+        objects.flush(read_checkout(worktree).mirror_path)
+    head_file = found / "HEAD"
     tmp = head_file.with_name("HEAD.lock")
     tmp.write_text(f"{sha}\n")
     tmp.replace(head_file)

@@ -211,6 +211,7 @@ async def test_a_deleted_file_stays_deleted_when_more_is_checked_out(tmp_path, g
     assert (out / "env/a/k.yaml").read_text() == "mine\n"
     assert (out / "env/b/k.yaml").read_text() == "b: 1\n"
     sha, _ = await commit(out)
+    worktrees.git_dir(out)  # git itself works only in a registered checkout
     changed = run(["diff-tree", "-r", "--name-status", "--no-commit-id", sha], out)
     assert sorted(changed.splitlines()) == ["D\tenv/top.txt", "M\tenv/a/k.yaml"]
 
