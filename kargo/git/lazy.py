@@ -221,7 +221,7 @@ async def _expand(
             repo, Path(meta.mirror_path), meta.repo_url, checkout, entries, credentials
         )
     meta.cone = sorted(cone)
-    await worktrees.record_checkout(checkout, meta)
+    worktrees.write_checkout(checkout, meta)
 
 
 async def check_out_in_full(
@@ -319,7 +319,7 @@ async def commit(
     else:
         who = (identity.name, identity.email)
         sha = objects.create_commit(repo, tree, parents, text, author=who, committer=who)
-    await worktrees.record_commit(checkout, sha, objects.new_objects(repo, sha))
+    worktrees.set_head(checkout, sha, objects.new_objects(repo, sha))
     if first:
         meta.orphan, meta.placeholder = False, ""
         worktrees.write_checkout(checkout, meta)

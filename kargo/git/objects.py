@@ -21,7 +21,6 @@ Neighbours: `kargo.git.lazy` (what to check out and commit), `kargo.git.mirror` 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
@@ -182,30 +181,22 @@ async def write_files(
     absent = sorted({str(e.oid) for e in wanted if e.mode != GITLINK and e.oid not in repo})
     if absent:
         await fetch_objects(mirror_path, url, absent, credentials)
-    blobs = [
-        (root / e.relative, e.mode, repo[e.oid].read_raw() if e.mode != GITLINK else b"")
-        for e in wanted
-    ]
-    # file creation is most of the cost on a slow disk, and it releases the GIL: in a thread
-    # it overlaps with other promotions' work on the event loop
-    await asyncio.to_thread(_write_out, blobs)
-
-
-def _write_out(blobs: list[tuple[Path, int, bytes]]) -> None:
     made: set[Path] = set()
-    for target, mode, data in blobs:
+    for entry in wanted:
+        target = root / entry.relative
         if os.path.lexists(target):
             continue
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
-        if mode == GITLINK:
+        if entry.mode == GITLINK:
             target.mkdir()
             continue
-        if mode == LINK:
+        data = repo[entry.oid].read_raw()
+        if entry.mode == LINK:
             os.symlink(data, target)
             continue
-        permissions = 0o755 if mode == EXECUTABLE else 0o644
+        permissions = 0o755 if entry.mode == EXECUTABLE else 0o644
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, permissions)
         with os.fdopen(fd, "wb") as out:
             out.write(data)

@@ -186,11 +186,6 @@ def _write_state(worktree: Path, state: _LazyState) -> None:
     _remember(_dotgits, dotgit, (_identity(os.stat(dotgit)), state.copy()))
 
 
-def _start_lazy(worktree: Path, state: _LazyState) -> None:
-    worktree.mkdir(parents=True, exist_ok=True)
-    _write_state(worktree, state)
-
-
 def is_registered(worktree: Path) -> bool:
     """Whether git knows the worktree (a lazy checkout is registered only when git needs it)."""
     return not isinstance(_read_dotgit(worktree), _LazyState)
@@ -367,8 +362,8 @@ async def _add(
         tree = objects.root_tree(repo, commit)
         # filters and line endings of a `.gitattributes` are git's to apply: no laziness
         if ATTRIBUTES not in tree:
-            # registered when git needs it (in a thread: file creation is slow on some disks)
-            await asyncio.to_thread(_start_lazy, path, _LazyState(commit, checkout))
+            path.mkdir(parents=True, exist_ok=True)
+            _write_state(path, _LazyState(commit, checkout))  # registered when git needs it
             entries = objects.files_in(tree, "", recursive=False)
             await objects.write_files(
                 repo, mirror.path, mirror.url, path, entries, mirror.credentials(credentials)
@@ -425,41 +420,24 @@ def check_out_in_full(worktree: Path) -> None:
     (private / "info" / "sparse-checkout").unlink(missing_ok=True)
 
 
-def set_head(worktree: Path, sha: str) -> None:
-    """Point the worktree's detached HEAD at `sha` (written atomically, as git does)."""
+def set_head(worktree: Path, sha: str, new_objects: Sequence[list[str]] = ()) -> None:
+    """Point the worktree's detached HEAD at `sha` (written atomically, as git does).
+
+    `new_objects` are the objects of the commit that may exist only in memory: an
+    unregistered lazy checkout keeps them in its state (so a restart loses nothing), a
+    registered one has them written into the mirror first."""
     found = _read_dotgit(worktree)
     if isinstance(found, _LazyState):
         found.head = sha
+        found.objects += [list(kept) for kept in new_objects]
         _write_state(worktree, found)
         return
+    if new_objects:
+        objects.flush(read_checkout(worktree).mirror_path)
     head_file = found / "HEAD"
     tmp = head_file.with_name("HEAD.lock")
     tmp.write_text(f"{sha}\n")
     tmp.replace(head_file)
-
-
-async def record_commit(worktree: Path, sha: str, new_objects: Sequence[list[str]]) -> None:
-    """Point HEAD at a commit made in-process whose `new_objects` may exist only in memory:
-    an unregistered lazy checkout keeps them in its state (so a restart loses nothing); a
-    registered one has them written into the mirror first."""
-    found = _read_dotgit(worktree)
-    if not isinstance(found, _LazyState):
-        objects.flush(read_checkout(worktree).mirror_path)
-        set_head(worktree, sha)
-        return
-    found.head = sha
-    found.objects += [list(kept) for kept in new_objects]
-    await asyncio.to_thread(_write_state, worktree, found)  # file creation: off the loop
-
-
-async def record_checkout(worktree: Path, checkout: Checkout) -> None:
-    """`write_checkout`, with the file written in a thread."""
-    found = _read_dotgit(worktree)
-    if isinstance(found, _LazyState):
-        found.checkout = checkout
-        await asyncio.to_thread(_write_state, worktree, found)
-    else:
-        write_checkout(worktree, checkout)
 
 
 async def commit_tree(
