@@ -254,87 +254,21 @@ def create_commit(
     repo: pygit2.Repository,
     tree: pygit2.Oid,
     parents: list[str],
-    message: str | bytes,
+    message: str,
     *,
-    author: tuple[str, str] | pygit2.Signature,
-    committer: tuple[str, str] | pygit2.Signature,
-    encoding: str | None = None,
+    author: tuple[str, str],
+    committer: tuple[str, str],
 ) -> str:
-    """A commit object (no ref moves); returns its sha. A (name, email) signature is dated now."""
-    by = author if isinstance(author, pygit2.Signature) else pygit2.Signature(*author)
-    on = committer if isinstance(committer, pygit2.Signature) else pygit2.Signature(*committer)
-    ids: list[str | pygit2.Oid] = [pygit2.Oid(hex=p) for p in parents]
-    if encoding is None:
-        oid = repo.create_commit(None, by, on, message, tree, ids)
-    else:
-        oid = repo.create_commit(None, by, on, message, tree, ids, encoding)
+    """A commit object (no ref moves); returns its sha."""
+    oid = repo.create_commit(
+        None,
+        pygit2.Signature(*author),
+        pygit2.Signature(*committer),
+        message,
+        tree,
+        [pygit2.Oid(hex=p) for p in parents],
+    )
     return str(oid)
-
-
-def diff_trees(
-    old: pygit2.Tree | None, new: pygit2.Tree | None, prefix: str = ""
-) -> Iterator[tuple[str, tuple[pygit2.Oid, int] | None]]:
-    """The files that differ between two trees, as `git diff-tree -r --no-renames` lists
-    them: path -> its new (blob, mode), or None where it is gone. Subtrees with the same id are
-    skipped, so a change deep in a large tree costs only the directories on its way (libgit2's
-    own tree diff walks every entry)."""
-    before = {str(e.name): e for e in old} if old is not None else {}
-    after = {str(e.name): e for e in new} if new is not None else {}
-    for name in sorted(before.keys() | after.keys()):
-        was, now = before.get(name), after.get(name)
-        if was is not None and now is not None and (was.id, was.filemode) == (now.id, now.filemode):
-            continue
-        path = f"{prefix}{name}"
-        was_tree = was is not None and was.filemode == TREE
-        now_tree = now is not None and now.filemode == TREE
-        if was_tree or now_tree:
-            yield from diff_trees(
-                was.peel(pygit2.Tree) if was_tree else None,  # type: ignore[union-attr]
-                now.peel(pygit2.Tree) if now_tree else None,  # type: ignore[union-attr]
-                f"{path}/",
-            )
-        if was is not None and not was_tree and not now_tree and now is not None:
-            yield path, (now.id, now.filemode)
-        elif was is not None and not was_tree:
-            yield path, None
-        elif now is not None and not now_tree:
-            yield path, (now.id, now.filemode)
-
-
-def apply_changes(
-    repo: pygit2.Repository,
-    base: pygit2.Oid | None,
-    changes: dict[str, tuple[pygit2.Oid, int] | None],
-) -> pygit2.Oid | None:
-    """The tree `base` with `changes` made: path -> (blob, mode), or None to delete it. A
-    directory left empty disappears, as in git; None when the whole tree is empty."""
-    here: dict[str, tuple[pygit2.Oid, int] | None] = {}
-    below: dict[str, dict[str, tuple[pygit2.Oid, int] | None]] = {}
-    for path, change in changes.items():
-        name, _, rest = path.partition("/")
-        if rest:
-            below.setdefault(name, {})[rest] = change
-        else:
-            here[name] = change
-    old = repo[base].peel(pygit2.Tree) if base is not None else None
-    builder = repo.TreeBuilder(old) if old is not None else repo.TreeBuilder()
-    for name, change in here.items():
-        if change is not None:
-            builder.insert(name, *change)  # a file where a directory was: its contents go too
-            below.pop(name, None)
-        elif builder.get(name) is not None and name not in below:
-            builder.remove(name)
-    for name, inner in below.items():
-        entry = builder.get(name)
-        subtree = entry.id if entry is not None and entry.filemode == TREE else None
-        if name in here and here[name] is None:
-            subtree = None  # a directory where a file was
-        built = apply_changes(repo, subtree, inner)
-        if built is not None:
-            builder.insert(name, built, TREE)
-        elif entry is not None:
-            builder.remove(name)
-    return builder.write() if len(builder) else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -407,7 +407,7 @@ class _Integration:
     """Puts a batch's commits one after the other on top of the remote branch.
 
     Commits that change only paths nobody else changed since their parent are replayed
-    together, in-process (`kargo.git.replay`); the others are rebased or merged in
+    together by one `git fast-import` (`kargo.git.replay`); the others are rebased or merged in
     their worktree by policy (`_integrate`). `results` gets each request's commit."""
 
     def __init__(
@@ -423,7 +423,7 @@ class _Integration:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
         if self.remote is not None:  # one `git log` reads every replayable commit of the batch
             heads = {id(r): await worktrees.head(r.worktree) for r in live if _replayable(r)}
-            infos = replays.describe(self.mirror.path, list(heads.values()))
+            infos = await replays.describe(self.mirror.path, list(heads.values()))
             for req in live:
                 req.commit = infos.get(heads.get(id(req), ""))
         for req in list(live):
@@ -434,7 +434,9 @@ class _Integration:
                     self.tip = await _integrate(req, self.tip)
                     self.results[id(req)] = self.tip
                     if before is not None and self.tip != before:
-                        self.changed.add(replays.changed_paths(self.mirror.path, before, self.tip))
+                        self.changed.add(
+                            await replays.changed_paths(self.mirror.path, before, self.tip)
+                        )
             except PushRejected as err:
                 live.remove(req)
                 _fail(req, err)
@@ -451,12 +453,14 @@ class _Integration:
             known = (True, set(), replays.PathSet())
         else:
             repo = self.mirror.path
-            ancestor = replays.is_ancestor(repo, parent, self.remote)
+            check = ["merge-base", "--is-ancestor", parent, self.remote]
+            ancestor = (await cli.run_git(check, cwd=repo, check=False)).ok
             commits: set[str] = set()
             paths = replays.PathSet()
             if ancestor:
-                commits = replays.commits_between(repo, parent, self.remote)
-                paths.add(replays.changed_paths(repo, parent, self.remote))
+                listed = await cli.run_git(["rev-list", self.remote, f"^{parent}"], cwd=repo)
+                commits = set(listed.stdout.split())
+                paths.add(await replays.changed_paths(repo, parent, self.remote))
             known = (ancestor, commits, paths)
         self._upstream[parent] = known
         return known
@@ -485,7 +489,12 @@ class _Integration:
     async def _flush(self) -> None:
         if not self.pending or self.tip is None:
             return
-        shas = replays.replay(self.mirror.path, self.tip, [item for _, item in self.pending])
+        shas = await replays.replay(
+            self.mirror.path,
+            f"refs/kargo/integrate/{self.branch}",
+            self.tip,
+            [item for _, item in self.pending],
+        )
         for (req, _), sha in zip(self.pending, shas, strict=True):
             self.results[id(req)] = sha
         self.tip = shas[-1]

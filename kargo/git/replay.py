@@ -1,4 +1,4 @@
-"""Replaying many promotions' commits onto a moved branch, in-process.
+"""Replaying many promotions' commits onto a moved branch with one `git fast-import`.
 
 When promotions wait on one branch, each one's commit was made on the branch as it was when it
 cloned; the push must put them one after the other on top of the branch as it is now. Doing
@@ -7,28 +7,28 @@ for a hundred promotions is seconds spent under the branch's lock. Most of these
 trivially replayable: each changes its own files (one Stage's kustomization), so the result of
 a rebase is known from paths alone: take the new base's tree and set this commit's changed
 paths to this commit's blobs. This module does exactly that for every commit whose paths
-touch nothing that changed since its parent (upstream or earlier in the batch), keeping each
-commit's author, date and message and making the pusher the committer, as `git rebase`
-would. It reads commits and writes the new trees and commits through libgit2
-(`kargo.git.objects`), so the new objects stay in memory until the push's git process (one
-pack for the whole batch) and no git process runs for the replay itself.
+touch nothing that changed since its parent (upstream or earlier in the batch), and writes all
+the rewritten commits with ONE `git fast-import`, keeping each commit's author, date and
+message and making the pusher the committer, as `git rebase` would.
 
 A commit that touches a path that also changed (or is signed, or a merge) is not replayed here:
 `kargo.git.push` integrates it the slow way (rebase or merge in its worktree, by policy).
 
-Neighbours: `kargo.git.push` (the caller), `kargo.git.objects` (reads and writes objects).
+Neighbours: `kargo.git.push` (the caller), `kargo.git.cli` (commands).
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import pygit2
+from kargo.git import cli
 
-from kargo.git import objects
+_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%ad%x00%B"
+ZERO = "0" * 40
 
 
 @dataclass(frozen=True)
@@ -63,71 +63,64 @@ class CommitInfo:
         return [c.path for c in self.changes]
 
 
-def _date(signature: pygit2.Signature) -> str:
-    """git's raw date of a signature: "<seconds> <+hhmm>"."""
-    sign = "-" if signature.offset < 0 else "+"
-    hours, minutes = divmod(abs(signature.offset), 60)
-    return f"{signature.time} {sign}{hours:02d}{minutes:02d}"
-
-
-def _changes(old: pygit2.Tree, new: pygit2.Tree) -> tuple[Change, ...]:
-    """What `git diff-tree -r --no-renames --raw` lists: every file whose blob, mode or type
-    changed, with its new mode and blob."""
-    return tuple(
-        Change(path, "000000", "0" * 40)
-        if now is None
-        else Change(path, f"{int(now[1]):06o}", str(now[0]))
-        for path, now in objects.diff_trees(old, new)
+def parse_log(output: str) -> CommitInfo:
+    """Parse `git log -1 -z --raw` output in the `_FORMAT` layout."""
+    sha, parents, name, email, date, rest = output.split("\0", 5)
+    message, sep, raw = rest.partition("\0\n")
+    if not sep:
+        message, raw = rest.rstrip("\0"), ""
+    fields = raw.split("\0")
+    changes: list[Change] = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not meta.startswith(":"):
+            continue
+        _old_mode, new_mode, _old_sha, new_sha, _status = meta[1:].split()
+        changes.append(Change(path, new_mode, new_sha))
+    return CommitInfo(
+        sha=sha,
+        parents=tuple(parents.split()),
+        author_name=name,
+        author_email=email,
+        author_date=date,
+        message=message,
+        changes=tuple(changes),
     )
 
 
-def describe(repo_path: Path, shas: Sequence[str]) -> dict[str, CommitInfo]:
-    """Everything `replay` needs of each commit (a merge or a root commit lists no changes)."""
-    repo = objects.repository(repo_path)
-    found: dict[str, CommitInfo] = {}
-    for sha in dict.fromkeys(shas):
-        try:
-            commit = repo[sha].peel(pygit2.Commit)
-        except (KeyError, ValueError):
-            continue
-        parents = tuple(str(p) for p in commit.parent_ids)
-        changes: tuple[Change, ...] = ()
-        if len(parents) == 1:
-            changes = _changes(commit.parents[0].tree, commit.tree)
-        author = commit.author
-        found[sha] = CommitInfo(
-            sha=sha,
-            parents=parents,
-            author_name=author.name,
-            author_email=author.email,
-            author_date=_date(author),
-            message=commit.message,
-            changes=changes,
-        )
-    return found
+_RECORD = "\x01kargo-commit\x01"
 
 
-def changed_paths(repo_path: Path, old: str, new: str) -> set[str]:
-    """Paths that differ between two commits."""
+async def describe(repo: Path, shas: Sequence[str]) -> dict[str, CommitInfo]:
+    """One `git log --no-walk` reading everything `replay` needs of each commit."""
+    if not shas:
+        return {}
+    result = await cli.run_git(
+        [
+            "log",
+            "--no-walk=unsorted",
+            "-z",
+            "--raw",
+            "-r",
+            "--no-renames",
+            "--no-abbrev",
+            "--date=raw",
+            f"--format={_RECORD}{_FORMAT}",
+            *dict.fromkeys(shas),
+        ],
+        cwd=repo,
+    )
+    infos = (parse_log(r.strip("\0")) for r in result.stdout.split(_RECORD) if r.strip("\0"))
+    return {info.sha: info for info in infos}
+
+
+async def changed_paths(repo: Path, old: str, new: str) -> set[str]:
+    """Paths that differ between two commits (one `git diff-tree`)."""
     if old == new:
         return set()
-    repo = objects.repository(repo_path)
-    old_tree, new_tree = (repo[sha].peel(pygit2.Tree) for sha in (old, new))
-    return {change.path for change in _changes(old_tree, new_tree)}
-
-
-def is_ancestor(repo_path: Path, older: str, newer: str) -> bool:
-    """Whether `older` is `newer` or one of its ancestors."""
-    repo = objects.repository(repo_path)
-    return older == newer or repo.descendant_of(newer, older)
-
-
-def commits_between(repo_path: Path, older: str, newer: str) -> set[str]:
-    """The commits reachable from `newer` but not from `older` (`git rev-list newer ^older`)."""
-    repo = objects.repository(repo_path)
-    walker = repo.walk(pygit2.Oid(hex=newer))
-    walker.hide(pygit2.Oid(hex=older))
-    return {str(commit.id) for commit in walker}
+    result = await cli.run_git(
+        ["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new], cwd=repo
+    )
+    return {p for p in result.stdout.split("\0") if p}
 
 
 @dataclass
@@ -153,6 +146,18 @@ class PathSet:
         return False
 
 
+def _quote(path: str) -> str:
+    """A fast-import path in C-style quotes (always valid, whatever the characters)."""
+    escaped = (
+        path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    )
+    return f'"{escaped}"'
+
+
+def _ident(name: str, email: str, date: str) -> str:
+    return f"{name} <{email}> {date}"
+
+
 @dataclass(frozen=True)
 class Replay:
     """One commit to rewrite on top of the previous one (the first on `onto`)."""
@@ -162,37 +167,43 @@ class Replay:
     committer_email: str
 
 
-def replay(
-    repo_path: Path, onto: str, replays: Sequence[Replay], *, now: float | None = None
+async def replay(
+    repo: Path, ref: str, onto: str, replays: Sequence[Replay], *, now: float | None = None
 ) -> list[str]:
-    """Write `replays` as a chain of new commits starting on `onto`; return their shas (no ref
-    moves: the caller pushes the last one by sha)."""
+    """Write `replays` as a chain of new commits starting on `onto`; return their shas.
+
+    `ref` (a private ref of the caller) ends up on the last one; the caller pushes by sha."""
     if not replays:
         return []
-    repo = objects.repository(repo_path)
     committed = int(time.time() if now is None else now)
-    made: list[str] = []
+    lines: list[bytes] = []
     previous = onto
-    tree: pygit2.Oid | None = repo[onto].peel(pygit2.Tree).id
-    for item in replays:
+    for index, item in enumerate(replays, start=1):
         c = item.commit
-        source = repo[c.sha].peel(pygit2.Commit)
-        changes: dict[str, tuple[pygit2.Oid, int] | None] = {}
+        message = c.message.encode()
+        head = [
+            f"commit {ref}",
+            f"mark :{index}",
+            f"author {_ident(c.author_name, c.author_email, c.author_date)}",
+            f"committer {_ident(item.committer_name, item.committer_email, f'{committed} +0000')}",
+            f"data {len(message)}",
+        ]
+        lines.append("\n".join(head).encode() + b"\n" + message + b"\n")
+        body = [f"from {previous}"]
         for change in c.changes:
             if change.deleted:
-                changes.setdefault(change.path, None)  # a type change also adds the path
+                body.append(f"D {_quote(change.path)}")
             else:
-                changes[change.path] = (pygit2.Oid(hex=change.sha), int(change.mode, 8))
-        tree = objects.apply_changes(repo, tree, changes)
-        sha = objects.create_commit(
-            repo,
-            tree if tree is not None else objects.build_tree(repo, {}),
-            [previous],
-            source.raw_message,
-            author=source.author,
-            committer=pygit2.Signature(item.committer_name, item.committer_email, committed, 0),
-            encoding=source.message_encoding,
+                body.append(f"M {change.mode} {change.sha} {_quote(change.path)}")
+        lines.append(("\n".join(body) + "\n\n").encode())
+        previous = f":{index}"
+    lines.append(b"done\n")
+    with tempfile.TemporaryDirectory(prefix="kargo-replay-") as tmp:
+        marks = Path(tmp) / "marks"
+        await cli.run_git(
+            ["fast-import", "--quiet", "--done", "--force", f"--export-marks={marks}"],
+            cwd=repo,
+            stdin=b"".join(lines),
         )
-        made.append(sha)
-        previous = sha
-    return made
+        table = dict(line.split() for line in marks.read_text().splitlines() if line.strip())
+    return [table[f":{i}"] for i in range(1, len(replays) + 1)]
