@@ -336,10 +336,20 @@ def flush(mirror_path: Path | str) -> None:
 
 def flush_all() -> None:
     """Write every mirror's pending objects: a git process is about to run, and git reads only
-    what is on disk."""
+    what is on disk. A mirror that is gone (a preview's throwaway copy) takes its objects with
+    it; one that cannot be written keeps them for the next attempt and never stops git from
+    running elsewhere (whatever needed them then fails on the missing object, with git's
+    message)."""
     for key, objects in list(_pending.items()):
-        if objects:
+        if not objects:
+            continue
+        if not os.path.isdir(key):
+            objects.clear()
+            continue
+        try:
             flush(key)
+        except (OSError, pygit2.GitError) as err:
+            log.warning("could not write %d new objects into %s: %s", len(objects), key, err)
 
 
 cli.before_git(flush_all)

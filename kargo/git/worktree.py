@@ -32,6 +32,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -395,7 +396,7 @@ def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout
     in a staging directory beside `worktrees/` (where `git worktree prune` never looks) and
     renamed into place whole."""
     worktrees_dir = common / "worktrees"
-    staging_dir = common / "kargo-worktrees-staging"
+    staging_dir = common / STAGING
     for directory in (worktrees_dir, staging_dir):
         if not directory.is_dir():
             directory.mkdir(exist_ok=True)
@@ -411,6 +412,21 @@ def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout
     tmp.write_text(f"gitdir: {private}\n")
     tmp.replace(path / ".git")
     return private
+
+
+STAGING = "kargo-worktrees-staging"
+
+
+def prune_staging(common: Path, older_than: float = 3600.0) -> None:
+    """Remove registrations a crash left half-made in the mirror's staging directory."""
+    staging_dir = common / STAGING
+    if not staging_dir.is_dir():
+        return
+    limit = time.time() - older_than
+    for entry in os.scandir(staging_dir):
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime < limit:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def check_out_in_full(worktree: Path) -> None:

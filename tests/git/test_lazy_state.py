@@ -5,13 +5,16 @@ needs them, and a restart between commit and push loses nothing."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kargo.git import objects, push as pushes, worktree as worktrees
+from kargo.git import cli, objects, push as pushes, worktree as worktrees
 from tests.fixtures.git import git_env, run
 from tests.git.test_lazy_commit import Checkouts, commit, push, seed
 
@@ -117,3 +120,26 @@ async def test_pending_objects_reach_the_disk_loose_or_as_one_pack(
     repo = objects.repository(mirror)  # and this process still reads them, from the disk now
     assert all(objects.root_tree(repo, sha)["env/a/k.yaml"].id for sha in shas)
     assert run(["fsck", "--no-dangling"], mirror) == ""
+
+
+async def test_objects_of_a_mirror_that_is_gone_never_stop_git_elsewhere(tmp_path, git_server):
+    checkouts, out, sha = await edited_and_committed(tmp_path, git_server)
+    mirror = Path(worktrees.read_checkout(out).mirror_path)
+    shutil.rmtree(mirror)  # as a preview's throwaway copy of a mirror is removed
+
+    ran = await cli.run_git(["--version"], cwd=tmp_path)
+
+    assert ran.stdout.startswith("git version")
+    assert objects.pending_count(mirror) == 0
+
+
+def test_half_made_registrations_are_pruned_once_old(tmp_path):
+    staging = tmp_path / worktrees.STAGING
+    (staging / "old-abc").mkdir(parents=True)
+    (staging / "old-abc" / "HEAD").write_text("x\n")
+    (staging / "new-def").mkdir()
+    os.utime(staging / "old-abc", (time.time() - 7200, time.time() - 7200))
+
+    worktrees.prune_staging(tmp_path)
+
+    assert sorted(p.name for p in staging.iterdir()) == ["new-def"]

@@ -362,6 +362,7 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
         if pruning:
             async with mirror.worktree_lock:
                 await mirror.git(["worktree", "prune"])
+            await asyncio.to_thread(worktrees.prune_staging, mirror.path)
         for checkout in cfg.checkout:
             path = _checkout_path(ctx, checkout.path)
             sha, branch, orphan = await _resolve_checkout(mirror, checkout, credentials)
