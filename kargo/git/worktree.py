@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import stat
 import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -89,6 +90,16 @@ class Checkout:
     lazy: bool = False  # checked out on demand, in-process (`kargo.git.lazy`)
     cone: list[str] = field(default_factory=list)  # the directories a lazy checkout holds
 
+    def copy(self) -> Checkout:
+        """A copy the caller may change (read several times per step: no `dataclasses` walk)."""
+        twin = copy.copy(self)
+        twin.cone = list(self.cone)
+        return twin
+
+    def fields(self) -> dict[str, object]:
+        """Its fields as JSON-ready values."""
+        return {**vars(self), "cone": list(self.cone)}
+
 
 @dataclass
 class _LazyState:
@@ -102,7 +113,7 @@ class _LazyState:
 
     def copy(self) -> _LazyState:
         return _LazyState(
-            self.head, replace(self.checkout, cone=list(self.checkout.cone)), list(self.objects)
+            self.head, self.checkout.copy(), list(self.objects)
         )
 
 
@@ -179,7 +190,7 @@ def _write_state(worktree: Path, state: _LazyState) -> None:
     data = {
         _STATE_KEY: 1,
         "head": state.head,
-        "checkout": asdict(state.checkout),
+        "checkout": state.checkout.fields(),
         "objects": state.objects,
     }
     tmp.write_text(json.dumps(data))
@@ -213,14 +224,14 @@ def read_checkout(worktree: Path) -> Checkout:
         info = os.stat(path)
         cached = _checkouts.get(path)
         if cached is not None and cached[0] == _identity(info):
-            return replace(cached[1], cone=list(cached[1].cone))
+            return cached[1].copy()
         data = json.loads(path.read_text())
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"{worktree.name} was not cloned by git-clone; clone it with git-clone first"
         ) from err
     checkout = Checkout(**{k: v for k, v in data.items() if k in Checkout.__dataclass_fields__})
-    _remember(_checkouts, path, (_identity(info), replace(checkout, cone=list(checkout.cone))))
+    _remember(_checkouts, path, (_identity(info), checkout.copy()))
     return checkout
 
 
@@ -233,9 +244,9 @@ def write_checkout(worktree: Path, checkout: Checkout) -> None:
         return
     path = found / METADATA
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(checkout)))
+    tmp.write_text(json.dumps(checkout.fields()))
     tmp.replace(path)
-    kept = replace(checkout, cone=list(checkout.cone))
+    kept = checkout.copy()
     _remember(_checkouts, path, (_identity(os.stat(path)), kept))
 
 
@@ -406,7 +417,7 @@ def _register_worktree(common: Path, path: Path, commit: str, checkout: Checkout
     (staging / "gitdir").write_text(f"{path.absolute() / '.git'}\n")
     (staging / "commondir").write_text("../..\n")
     (staging / "HEAD").write_text(f"{commit}\n")
-    (staging / METADATA).write_text(json.dumps(asdict(checkout)))
+    (staging / METADATA).write_text(json.dumps(checkout.fields()))
     staging.rename(private)
     tmp = path / STATE_TMP
     tmp.write_text(f"gitdir: {private}\n")
