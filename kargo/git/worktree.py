@@ -112,9 +112,7 @@ class _LazyState:
     objects: list[list[str]] = field(default_factory=list)
 
     def copy(self) -> _LazyState:
-        return _LazyState(
-            self.head, self.checkout.copy(), list(self.objects)
-        )
+        return _LazyState(self.head, self.checkout.copy(), list(self.objects))
 
 
 _STATE_KEY = "kargoLazyCheckout"
@@ -196,11 +194,6 @@ def _write_state(worktree: Path, state: _LazyState) -> None:
     tmp.write_text(json.dumps(data))
     tmp.replace(dotgit)
     _remember(_dotgits, dotgit, (_identity(os.stat(dotgit)), state.copy()))
-
-
-def is_registered(worktree: Path) -> bool:
-    """Whether git knows the worktree (a lazy checkout is registered only when git needs it)."""
-    return not isinstance(_read_dotgit(worktree), _LazyState)
 
 
 def git_dir(worktree: Path) -> Path:
