@@ -145,3 +145,78 @@ async def test_a_killed_controller_resumes_the_promotion_without_rerunning_finis
         for proc in procs:
             stop(proc)
         await store.close()
+
+
+@pytest.mark.slow
+async def test_a_commit_made_before_a_kill_is_pushed_after_the_restart(tmp_path, git_open_server):
+    """A lazy checkout's commit lives in memory and in the checkout's state until the push's git
+    process writes it into the mirror; killed in between, the restarted controllers still push
+    exactly that commit."""
+    url = git_open_server.create_repo("gitops")
+    git_open_server.writer("gitops").commit({"env/test/app.yaml": "tag: old\n"}, "initial")
+    db, work, log = tmp_path / "kargo.db", tmp_path / "work", tmp_path / "controllers.log"
+    block, signal_file = tmp_path / "block", tmp_path / "hold-started"
+    block.write_text("hold")
+    store = await open_store(f"sqlite:///{db}")
+    procs: list[subprocess.Popen[bytes]] = []
+    steps = [
+        {"uses": "git-clone", "config": {"repoURL": url, "checkout": [{"path": "./out"}]}},
+        {
+            "uses": "yaml-update",
+            "config": {
+                "path": "./out/env/test/app.yaml",
+                "updates": [{"key": "tag", "value": "new"}],
+            },
+        },
+        {"uses": "git-commit", "as": "commit", "config": {"path": "./out", "message": "bump"}},
+        {
+            "uses": "record-no-paths",
+            "as": "hold",
+            "config": {"signalFile": str(signal_file), "blockFile": str(block)},
+        },
+        {"uses": "git-push", "as": "push", "config": {"path": "./out"}},
+    ]
+    try:
+        await store.create(objects.stage())
+        await store.create(objects.freight("f1"))
+        await store.create(objects.promotion("test.01a.f1", steps))
+        proc = start_controllers(db, work, log)
+        procs.append(proc)
+
+        async def holding():
+            return signal_file.exists()
+
+        await wait_until(holding, "the step after git-commit to start", proc, log)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        committed = promo["status"]["state"]["commit"]["commit"]
+        (checkout,) = work.glob("*/*/out")
+        assert committed in (checkout / ".git").read_text()  # kept in the checkout's state...
+        assert git_open_server.branch_head("gitops") != committed  # ...and nowhere else yet
+
+        block.unlink()
+        proc = start_controllers(db, work, log)
+        procs.append(proc)
+
+        async def succeeded():
+            obj = await store.get("Promotion", "demo", "test.01a.f1")
+            return (obj.get("status") or {}).get("phase") == "Succeeded"
+
+        await wait_until(succeeded, "the promotion to succeed", proc, log)
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        assert promo["status"]["state"]["push"]["commit"] == committed
+        assert git_open_server.branch_head("gitops") == committed
+        bare = git_open_server.bare_path("gitops")
+        shown = subprocess.run(
+            ["git", "show", f"{committed}:env/test/app.yaml"],
+            cwd=bare,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert shown.stdout == "tag: new\n"
+    finally:
+        for proc in procs:
+            stop(proc)
+        await store.close()
