@@ -132,6 +132,17 @@ def root_tree(repo: pygit2.Repository, commit: str) -> pygit2.Tree:
     return repo[commit].peel(pygit2.Tree)
 
 
+def parents(mirror_path: Path | str, commit: str) -> list[str] | None:
+    """The parents of `commit` in the mirror (None when it has no such commit)."""
+    try:
+        found = repository(mirror_path)[commit]
+    except (KeyError, ValueError):
+        return None
+    if not isinstance(found, pygit2.Commit):
+        return None
+    return [str(p) for p in found.parent_ids]
+
+
 def subtree(root: pygit2.Tree, relative: str) -> pygit2.Object | None:
     """The object at `relative` ("a/b") inside `root`, or None."""
     if relative in ("", "."):

@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kargo import clock as clocks
-from kargo.git import cli, lazy, mirror as mirrors, replay as replays, worktree as worktrees
+from kargo.git import (
+    cli,
+    lazy,
+    mirror as mirrors,
+    objects,
+    replay as replays,
+    worktree as worktrees,
+)
 
 
 class IntegrationPolicy(StrEnum):
@@ -421,6 +428,13 @@ class _Integration:
 
     async def run(self, live: list[PushRequest]) -> str | None:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
+        if len(live) == 1 and self.remote is not None and _replayable(live[0]):
+            # a lone commit made on the branch as it is (the usual single promotion): pushed
+            # as it is, without reading it with git
+            sha = await worktrees.head(live[0].worktree)
+            if objects.parents(self.mirror.path, sha) == [self.remote]:
+                self.tip = self.results[id(live[0])] = sha
+                return sha
         if self.remote is not None:  # one `git log` reads every replayable commit of the batch
             heads = {id(r): await worktrees.head(r.worktree) for r in live if _replayable(r)}
             infos = await replays.describe(self.mirror.path, list(heads.values()))

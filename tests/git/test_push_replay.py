@@ -108,3 +108,18 @@ def test_colliding_paths_include_files_under_and_above_a_changed_path():
     assert changed.collides(["a/b"])  # a file where a changed path's directory is
     assert changed.collides(["a/b/c.yaml/d"])  # a file under a changed file
     assert not changed.collides(["a/b/d.yaml", "a/bc", "b"])
+
+
+async def test_a_lone_commit_on_the_branch_tip_is_pushed_without_reading_it(tmp_path, git_server):
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit({"a.yaml": "a: 0\n"}, "initial")
+    ctx = await clone(tmp_path, repo, services(tmp_path), "one")
+    (ctx.work_dir / "out" / "a.yaml").write_text("a: 1\n")
+    committed = await commit(ctx, "mine", {"name": "Ann", "email": "ann@example.com"})
+
+    before = cli.COMMAND_COUNTS.copy()
+    pushed = (await steps.git_push(ctx, steps.GitPushConfig(path="out"))).output["commit"]
+    ran = cli.COMMAND_COUNTS - before
+
+    assert pushed == committed == git_server.branch_head("gitops")
+    assert set(ran) == {"push", "update-ref"}  # no `git log`: nothing to replay
