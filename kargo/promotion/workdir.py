@@ -58,8 +58,12 @@ def remove(work_root: Path, promo: dict[str, Any]) -> None:
     shutil.rmtree(promotion_dir(work_root, promo), ignore_errors=True)
 
 
+GIT_METADATA = ".git"
+
+
 def resolve(work_dir: Path, user_path: str) -> Path:
-    """The absolute path of `user_path` inside `work_dir`, refusing escapes.
+    """The absolute path of `user_path` inside `work_dir`, refusing escapes (and any path
+    through a `.git`: what it says decides where git and git-clone write).
 
     The result is lexically normalised but its last component is not dereferenced, so a step
     that deletes a symlink deletes the link, not its target. Symlinks anywhere on the way,
@@ -79,6 +83,11 @@ def resolve(work_dir: Path, user_path: str) -> Path:
     if normalised == ".." or normalised.startswith(".." + os.sep):
         raise errors.TerminalStepError(
             f"path {raw!r} leads outside the work directory; remove the '..' segments"
+        )
+    if GIT_METADATA in normalised.split(os.sep):
+        raise errors.TerminalStepError(
+            f"path {raw!r} is inside a checkout's {GIT_METADATA}, which holds git-clone's and "
+            f"git's metadata (and names the directories git writes to): steps may not touch it"
         )
     root = _real_root(os.fspath(work_dir))
     if normalised == ".":

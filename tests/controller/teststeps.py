@@ -147,7 +147,7 @@ def register(registry: registry_mod.StepRegistry) -> None:
     )
     registry.step("record", RecordConfig)(record)
     # record that says it touches no file of the work dir (a lazy checkout stays lazy)
-    registry.step("record-no-paths", RecordConfig, paths=lambda _cfg: [])(record)
+    registry.step("record-no-paths", RecordConfig, paths=registry_mod.no_paths)(record)
     registry.step("poll", PollConfig)(poll)
     registry.step("flaky", FlakyConfig)(flaky)
     registry.step("flaky3", FlakyConfig, default_error_threshold=3)(flaky)

@@ -206,7 +206,9 @@ async def copy(ctx: StepContext, cfg: CopyConfig) -> StepResult:
 def _glob(work_dir: Path, pattern: str) -> list[str]:
     workdir.resolve(work_dir, pattern.replace("*", "_").replace("?", "_"))  # refuses escapes
     flags = wcglob.GLOBSTAR | wcglob.DOTGLOB | wcglob.BRACE
-    return sorted(wcglob.glob(pattern, flags=flags, root_dir=str(work_dir)))
+    found = wcglob.glob(pattern, flags=flags, root_dir=str(work_dir))
+    # as copy skips it: a checkout's .git is never a step's to delete
+    return sorted(m for m in found if workdir.GIT_METADATA not in PurePosixPath(m).parts)
 
 
 def _remove(path: Path) -> None:

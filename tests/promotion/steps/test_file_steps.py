@@ -105,6 +105,34 @@ async def test_delete_refuses_globs_that_leave_the_work_dir(tmp_path):
         await _run("delete", {"path": "../*", "pathsAreGlobs": True}, tmp_path)
 
 
+async def test_delete_globs_leave_a_checkouts_git_metadata_alone(tmp_path):
+    for rel in ("out/a.yaml", "out/.git", "out/.gitignore"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    await _run("delete", {"path": "out/*", "pathsAreGlobs": True}, tmp_path)
+    assert _tree(tmp_path) == ["out/.git"]
+    await _run("delete", {"path": "out/**", "pathsAreGlobs": True}, tmp_path)
+    assert _tree(tmp_path) == []  # deleting a whole checkout is fine
+
+
+@pytest.mark.parametrize(
+    ("step", "config"),
+    [
+        ("file-write", {"path": "out/.git", "contents": "{}", "overwrite": True}),
+        ("delete", {"path": "./out/.git"}),
+        ("copy", {"inPath": "evil", "outPath": "out/.git"}),
+        ("file-write", {"path": "out/sub/../.git/HEAD", "contents": "x"}),
+    ],
+)
+async def test_no_step_touches_a_checkouts_git_metadata(tmp_path, step, config):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/.git").write_text("gitdir: /somewhere\n")
+    (tmp_path / "evil").write_text("{}")
+    with pytest.raises(errors.TerminalStepError, match=r"inside a checkout's \.git"):
+        await _run(step, config, tmp_path)
+    assert (tmp_path / "out/.git").read_text() == "gitdir: /somewhere\n"
+
+
 # --- file-write -------------------------------------------------------------------------------
 
 
