@@ -385,6 +385,11 @@ def extract_tar(archive: Path, out: Path, spec: pathspec.PathSpec[Any], strip: i
             rel = "/".join(parts)
             if _ignored(spec, rel, member.isdir()):
                 continue
+            if workdir.GIT_METADATA in parts:
+                raise errors.TerminalStepError(
+                    f"archive entry {member.name!r} is inside a .git, which no step may write "
+                    f"(it names where git writes); add `.git` to ignore to leave it out"
+                )
             target = root.joinpath(*parts)
             if not workdir.is_inside(root, target.parent):
                 raise errors.TerminalStepError(
@@ -486,7 +491,8 @@ DOCS = {
     "untar": {
         "about": "Extracts a tar file (gzip is detected) into a directory. Entries that would "
         "escape it (`..`, absolute names, symlinks or hard links pointing outside) make the step "
-        "fail; devices and FIFOs are never extracted.",
+        "fail, as do entries inside a `.git` (add `.git` to `ignore` to leave them out); devices "
+        "and FIFOs are never extracted.",
         "example": {"inPath": "./dist/chart.tgz", "outPath": "./charts", "stripComponents": 1},
     },
 }

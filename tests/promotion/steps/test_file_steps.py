@@ -218,6 +218,8 @@ def _link(name, target, kind=tarfile.SYMTYPE):
         ([_link("d", ".."), _file("d/evil")], "symbolic link"),
         ([_link("h", "/etc/passwd", tarfile.LNKTYPE)], "absolute"),
         ([_link("h", "missing", tarfile.LNKTYPE)], "hard link"),
+        ([_file(".git", b'{"kargoLazyCheckout": 1}')], r"inside a \.git"),
+        ([_file("sub/.git/config")], r"inside a \.git"),
     ],
     ids=[
         "dotdot",
@@ -228,6 +230,8 @@ def _link(name, target, kind=tarfile.SYMTYPE):
         "symlink-dir-then-file",
         "hardlink-absolute",
         "hardlink-nowhere",
+        "git-metadata",
+        "nested-git-metadata",
     ],
 )
 async def test_untar_refuses_entries_that_would_escape(tmp_path, members, words):
@@ -237,6 +241,12 @@ async def test_untar_refuses_entries_that_would_escape(tmp_path, members, words)
     with pytest.raises(errors.TerminalStepError, match=words):
         await _run("untar", {"inPath": "evil.tgz", "outPath": "out"}, work)
     assert not (tmp_path / "evil").exists()
+
+
+async def test_untar_leaves_git_metadata_out_when_told_to(tmp_path):
+    _archive(tmp_path / "repo.tgz", [_file("repo/.git/HEAD"), _file("repo/a.txt")])
+    await _run("untar", {"inPath": "repo.tgz", "outPath": "out", "ignore": ".git"}, tmp_path)
+    assert _tree(tmp_path / "out") == ["repo/a.txt"]
 
 
 async def test_untar_keeps_links_that_stay_inside(tmp_path):
