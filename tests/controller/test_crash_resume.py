@@ -68,6 +68,42 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
+async def start_then_kill_at(
+    signal_file: Path, what: str, db: Path, work: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start the controllers, wait until a step writes `signal_file`, SIGKILL them there."""
+    proc = start_controllers(db, work, log)
+
+    async def signalled():
+        return signal_file.exists()
+
+    try:
+        await wait_until(signalled, what, proc, log)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    return proc
+
+
+async def restart_until_succeeded(
+    store, name: str, db: Path, work: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start the controllers again and wait for Promotion `name` to succeed."""
+    proc = start_controllers(db, work, log)
+
+    async def succeeded():
+        obj = await store.get("Promotion", "demo", name)
+        return (obj.get("status") or {}).get("phase") == "Succeeded"
+
+    try:
+        await wait_until(succeeded, "the promotion to succeed", proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 def runs(markers: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for marker in markers.glob("*.*"):
@@ -110,15 +146,7 @@ async def test_a_killed_controller_resumes_the_promotion_without_rerunning_finis
                 ],
             )
         )
-        proc = start_controllers(db, work, log)
-        procs.append(proc)
-
-        async def b_started():
-            return signal_file.exists()
-
-        await wait_until(b_started, "step b to start", proc, log)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        await start_then_kill_at(signal_file, "step b to start", db, work, log)
         assert runs(markers) == {"a": 1, "b": 1}
         promo = await store.get("Promotion", "demo", "test.01a.f1")
         assert promo["status"]["phase"] == "Running"
@@ -127,14 +155,7 @@ async def test_a_killed_controller_resumes_the_promotion_without_rerunning_finis
         assert len(work_dirs) == 1  # kept for the resumed run
 
         block.unlink()
-        proc = start_controllers(db, work, log)
-        procs.append(proc)
-
-        async def succeeded():
-            obj = await store.get("Promotion", "demo", "test.01a.f1")
-            return (obj.get("status") or {}).get("phase") == "Succeeded"
-
-        await wait_until(succeeded, "the promotion to succeed", proc, log)
+        procs.append(await restart_until_succeeded(store, "test.01a.f1", db, work, log))
         assert runs(markers) == {"a": 1, "b": 2, "c": 1}
         promo = await store.get("Promotion", "demo", "test.01a.f1")
         assert [m["status"] for m in promo["status"]["stepExecutionMetadata"]] == ["Succeeded"] * 3
@@ -180,15 +201,7 @@ async def test_a_commit_made_before_a_kill_is_pushed_after_the_restart(tmp_path,
         await store.create(objects.stage())
         await store.create(objects.freight("f1"))
         await store.create(objects.promotion("test.01a.f1", steps))
-        proc = start_controllers(db, work, log)
-        procs.append(proc)
-
-        async def holding():
-            return signal_file.exists()
-
-        await wait_until(holding, "the step after git-commit to start", proc, log)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        await start_then_kill_at(signal_file, "the step after git-commit", db, work, log)
         promo = await store.get("Promotion", "demo", "test.01a.f1")
         committed = promo["status"]["state"]["commit"]["commit"]
         (checkout,) = work.glob("*/*/out")
@@ -196,14 +209,7 @@ async def test_a_commit_made_before_a_kill_is_pushed_after_the_restart(tmp_path,
         assert git_open_server.branch_head("gitops") != committed  # ...and nowhere else yet
 
         block.unlink()
-        proc = start_controllers(db, work, log)
-        procs.append(proc)
-
-        async def succeeded():
-            obj = await store.get("Promotion", "demo", "test.01a.f1")
-            return (obj.get("status") or {}).get("phase") == "Succeeded"
-
-        await wait_until(succeeded, "the promotion to succeed", proc, log)
+        procs.append(await restart_until_succeeded(store, "test.01a.f1", db, work, log))
         promo = await store.get("Promotion", "demo", "test.01a.f1")
         assert promo["status"]["state"]["push"]["commit"] == committed
         assert git_open_server.branch_head("gitops") == committed
