@@ -11,7 +11,7 @@ from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion import registry as reg
 from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env
+from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env, run
 
 
 @pytest.fixture
@@ -399,3 +399,41 @@ async def test_clone_announces_its_branch_push_and_a_dry_run_does_not(tmp_path, 
 
     await steps.git_push(real, steps.GitPushConfig(path="out"))
     assert coordinator.expected(mirror, "main") == []
+
+
+async def test_recurse_submodules_checks_out_a_submodule_behind_the_same_auth(
+    tmp_path, git_server, services
+):
+    """A submodule on the same authenticated server is cloned with the repository's
+    credentials; committing and pushing the superproject still works."""
+    git_server.create_repo("lib")
+    lib_head = git_server.writer("lib").commit({"lib.txt": "library v1\n"}, "lib")
+    url = git_server.create_repo("gitops")
+    writer = git_server.writer("gitops")
+    writer.commit(
+        {
+            ".gitmodules": f'[submodule "vendor/lib"]\n\tpath = vendor/lib\n\turl = {git_server.url("lib")}\n'
+        },
+        "declare the submodule",
+        push=False,
+    )
+    run(["update-index", "--add", "--cacheinfo", f"160000,{lib_head},vendor/lib"], writer.work)
+    run(["commit", "--quiet", "-m", "add the submodule"], writer.work)
+    run(["push", "--quiet", "origin", "HEAD:refs/heads/main"], writer.work)
+
+    ctx = make_ctx(tmp_path, url, services)
+    plain = await steps.git_clone(ctx, clone_cfg(url, branch="main", path="plain"))
+    assert plain.output["commits"]["plain"] == git_server.branch_head("gitops")
+    assert not (ctx.work_dir / "plain" / "vendor" / "lib" / "lib.txt").exists()
+
+    cfg = steps.GitCloneConfig.model_validate(
+        {"repoURL": url, "recurseSubmodules": True, "checkout": [{"branch": "main", "path": "out"}]}
+    )
+    await steps.git_clone(ctx, cfg)
+    assert (ctx.work_dir / "out" / "vendor" / "lib" / "lib.txt").read_text() == "library v1\n"
+    (ctx.work_dir / "out" / "app.yaml").write_text("image: v2\n")
+    committed = await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="promote"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert git_server.branch_head("gitops") == committed.output["commit"]
+    tree = run(["ls-tree", "main", "vendor/lib"], git_server.bare_path("gitops"))
+    assert tree.split()[:3] == ["160000", "commit", lib_head]  # the gitlink is unchanged
