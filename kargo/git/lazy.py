@@ -29,6 +29,7 @@ import contextlib
 import glob
 import logging
 import os
+import posixpath
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from enum import Enum
@@ -182,8 +183,15 @@ async def _expand(
     them, and that is what the next commit must record."""
     repo = objects.repository(meta.mirror_path)
     tree = objects.root_tree(repo, await worktrees.head(checkout))
-    directories: set[str] = set()
+    followed: set[str] = set()
     for relative in relatives:
+        through = _through_links(repo, tree, relative)
+        if through is None:  # a link to the top, or one whose target is not here yet
+            await check_out_in_full(checkout, meta, credentials)
+            return
+        followed.update(through)
+    directories: set[str] = set()
+    for relative in followed:
         found = objects.subtree(tree, relative)
         # a directory is checked out itself; a file (or a path still to be written) by its
         # directory, so the step sees the files next to it
@@ -222,6 +230,42 @@ async def _expand(
         )
     meta.cone = sorted(cone)
     worktrees.write_checkout(checkout, meta)
+
+
+MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+def _through_links(repo: pygit2.Repository, tree: pygit2.Tree, relative: str) -> list[str] | None:
+    """The paths to check out so that `relative` can be read through the repository's
+    symbolic links: each link met on the way (its directory holds it) and where the path
+    finally leads. None when a link leads to the top of the checkout or its target blob is
+    not in the mirror yet (the caller checks everything out). A link leading out of the
+    checkout is not followed: the step's own path check refuses it."""
+    parts = [p for p in relative.split("/") if p not in ("", ".")]
+    paths: list[str] = []
+    index, hops = 0, 0
+    while index < len(parts):
+        here = "/".join(parts[: index + 1])
+        node = objects.subtree(tree, here)
+        if node is None:
+            break
+        if node.filemode != objects.LINK:
+            index += 1
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS or node.id not in repo:
+            return None
+        paths.append(here)
+        target = repo[node.id].peel(pygit2.Blob).data.decode(errors="surrogateescape")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(here), target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            return paths
+        if resolved == ".":
+            return None
+        parts = resolved.split("/") + parts[index + 1 :]
+        index = 0
+    paths.append("/".join(parts))
+    return paths
 
 
 async def check_out_in_full(
