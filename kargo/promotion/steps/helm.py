@@ -2,25 +2,40 @@
 
 Both run the real Helm: a `helm` binary on PATH when there is one, else the Helm Go SDK packaged
 as `helm-python-sdk` (the optional extra `kargo[helm]`), loaded in-process. helm-update-chart
-edits `Chart.yaml` dependencies through a format-keeping round trip and then runs a dependency
-update; helm-template renders a chart into one file, Helm's `--output-dir` layout, or a flat
-directory of one file per resource, as Kargo does.
+edits `Chart.yaml` dependency versions in place (only the changed bytes move) and then runs a
+dependency update; helm-template renders a chart into one file, Helm's `--output-dir` layout, or
+a flat directory of one file per resource, as Kargo does.
 
-Neighbours: kargo.promotion.workdir (safe paths, YAML round trips).
+Dependency updates and builds use the project's `helm` credentials, looked up by each
+dependency's repository URL as Chart.yaml writes it. The binary gets them in a private
+repositories file and registry config (never argv); the SDK route can only send one set of
+credentials to all of a chart's HTTP repositories and none to OCI registries, so it refuses
+charts whose repositories have different credentials rather than hand one repository's
+password to another.
+
+Neighbours: kargo.promotion.workdir (safe paths, YAML edits), kargo.credentials (lookup,
+redaction).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
 import importlib
+import json
+import logging
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from ruamel.yaml import YAML
@@ -28,10 +43,14 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from kargo import errors
+from kargo.credentials.interface import Credentials
+from kargo.credentials.redaction import Redactor, strip_userinfo
 from kargo.promotion import registry as reg, workdir
 from kargo.promotion.context import StepContext, StepResult
 
 HELM_SDK_VERSION = "0.2.2"  # the pinned helm-python-sdk (pyproject extra `helm`)
+
+log = logging.getLogger(__name__)
 
 
 class _Config(BaseModel):
@@ -160,20 +179,229 @@ def helm_sdk() -> Any:
     return _SDK
 
 
-async def _run(cmd: list[str], cwd: Path) -> str:
+class _HelmFailed(Exception):
+    """A helm command or SDK call failed; `detail` is its message, work paths made relative."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+async def _exec(cmd: list[str], cwd: Path) -> str:
     proc = await asyncio.create_subprocess_exec(
         *cmd, cwd=str(cwd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:
-        detail = err.decode("utf-8", "replace").strip().replace(str(cwd) + os.sep, "")
-        raise errors.StepError(f"helm {cmd[1]} failed: {detail}")
+        raise _HelmFailed(err.decode("utf-8", "replace").strip().replace(str(cwd) + os.sep, ""))
     return out.decode("utf-8")
+
+
+async def _run(cmd: list[str], cwd: Path) -> str:
+    try:
+        return await _exec(cmd, cwd)
+    except _HelmFailed as err:
+        raise errors.StepError(f"helm {cmd[1]} failed: {err.detail}") from err
 
 
 def _sdk_error(what: str, err: Exception, work_dir: Path) -> errors.StepError:
     text = str(err).replace(str(work_dir) + os.sep, "")
     return errors.StepError(f"{what}: {text}")
+
+
+# ---------------------------------------------------------------------------------------------
+# dependency repositories and their credentials
+
+
+def _is_http(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _oci_host(url: str) -> str:
+    return url[len("oci://") :].split("/", 1)[0]
+
+
+def _declared_repositories(chart_dir: Path) -> list[str]:
+    """Each dependency's `repository` in Chart.yaml order; "" for entries without one."""
+    try:
+        data = workdir.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError, errors.KargoError):
+        return []  # Helm reports what is wrong with the file
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    return [
+        str(d.get("repository") or "") if isinstance(d, dict) else ""
+        for d in (deps if isinstance(deps, list) else [])
+    ]
+
+
+@dataclass(frozen=True)
+class DependencyRepos:
+    """A chart's remote dependency repositories (http(s) and oci) and their credentials."""
+
+    project: str
+    credentials: dict[str, Credentials | None]
+
+    @property
+    def http(self) -> dict[str, Credentials | None]:
+        return {u: c for u, c in self.credentials.items() if _is_http(u)}
+
+    @property
+    def oci(self) -> dict[str, Credentials | None]:
+        return {u: c for u, c in self.credentials.items() if u.startswith("oci://")}
+
+    def redactor(self) -> Redactor:
+        """Masks every password found, for any text that leaves the step."""
+        return Redactor(s for c in self.credentials.values() if c for s in c.secrets())
+
+
+async def dependency_repos(ctx: StepContext, chart_dir: Path) -> DependencyRepos:
+    """The `helm` credentials of each remote repository Chart.yaml's dependencies name.
+
+    Looked up by the repository URL exactly as Chart.yaml writes it (for OCI, `oci://host/...`),
+    as Kargo's helm-update-chart does; `file://` and `@alias` repositories need none.
+    """
+    found: dict[str, Credentials | None] = {}
+    for url in _declared_repositories(chart_dir):
+        if url in found or not (_is_http(url) or url.startswith("oci://")):
+            continue
+        creds = None
+        if ctx.credentials is not None:
+            creds = await ctx.credentials.get(ctx.project, "helm", url)
+        found[url] = creds if creds and (creds.username or creds.password) else None
+    return DependencyRepos(ctx.project, found)
+
+
+def _repo_name(url: str) -> str:
+    return "kargo-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@contextlib.contextmanager
+def _binary_config(repos: DependencyRepos) -> Iterator[list[str]]:
+    """Helm flags naming a private repositories file, registry config and repository cache.
+
+    The credentials go into files in a fresh 0700 temp dir, removed afterwards, so they never
+    reach argv, the user's Helm config, or another promotion's cache.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="kargo-helm-"))
+    try:
+        entries: list[dict[str, Any]] = []
+        for url, creds in repos.http.items():
+            entry: dict[str, Any] = {"name": _repo_name(url), "url": url}
+            if creds:
+                entry.update(username=creds.username, password=creds.password)
+            entries.append(entry)
+        auths = {
+            _oci_host(url): {
+                "auth": base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+            }
+            for url, creds in repos.oci.items()
+            if creds
+        }
+        # JSON is YAML: Helm reads repositories.yaml with a YAML parser
+        repo_file, registry_file = tmp / "repositories.yaml", tmp / "registry.json"
+        _write_private(repo_file, json.dumps({"apiVersion": "v1", "repositories": entries}))
+        _write_private(registry_file, json.dumps({"auths": auths}))
+        yield [
+            "--repository-config", str(repo_file),
+            "--registry-config", str(registry_file),
+            "--repository-cache", str(tmp / "cache"),
+        ]  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sdk_http_credentials(repos: DependencyRepos, where: str) -> Credentials | None:
+    """The one set of credentials the SDK may send to all of the chart's HTTP repositories."""
+    http = repos.http
+    distinct = {(c.username, c.password) if c else None for c in http.values()}
+    if len(distinct) <= 1:
+        return next((c for c in http.values() if c), None)
+    each = "; ".join(
+        f"{strip_userinfo(u)}: " + (f"user {c.username!r}" if c else "no credentials")
+        for u, c in sorted(http.items())
+    )
+    raise errors.TerminalStepError(
+        f"chart {where!r} depends on chart repositories with different credentials "
+        f"({each}): the in-process helm-python-sdk sends one set of credentials to "
+        "every repository of a chart, which would hand one repository's password to another. "
+        "Install a 'helm' binary on PATH (it keeps credentials per repository), or give these "
+        "repositories the same credentials"
+    )
+
+
+# libhelm_c names the repositories it registers for a chart `helm-c-dep-<index in Chart.yaml>`
+_SDK_REPO_NAME = re.compile(r"helm-c-dep-(\d+)")
+_NO_CACHED_INDEX = re.compile(
+    r"no cached repository for (?P<repo>\S+) found\. \(try 'helm repo update'\): .*"
+)
+
+
+def _readable_sdk_detail(detail: str, chart_dir: Path) -> str:
+    """The SDK's message with its private repository names turned back into URLs."""
+    declared = _declared_repositories(chart_dir)
+
+    def url(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        return strip_userinfo(declared[i]) if i < len(declared) and declared[i] else match[0]
+
+    detail = _SDK_REPO_NAME.sub(url, detail)
+    return _NO_CACHED_INDEX.sub(
+        lambda m: f"could not fetch the index of chart repository {m['repo']}", detail
+    )
+
+
+async def _diagnose(repos: DependencyRepos, sdk_route: bool, detail: str) -> list[str]:
+    """What is wrong with the repositories, found by asking them (only after a failure)."""
+    hints: list[str] = []
+    async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
+        for url, creds in repos.http.items():
+            shown = strip_userinfo(url)
+            auth = (creds.username, creds.password) if creds else None
+            try:
+                resp = await http.get(url.rstrip("/") + "/index.yaml", auth=auth)
+            except httpx.HTTPError as err:
+                hints.append(f"chart repository {shown} is unreachable ({type(err).__name__})")
+                continue
+            if resp.status_code in (401, 403) and creds is None:
+                hints.append(
+                    f"chart repository {shown} requires credentials (HTTP {resp.status_code}) and "
+                    f"Kargo has none for it: add a credential of type 'helm' with repoURL "
+                    f"{shown} to project {repos.project!r}"
+                )
+            elif resp.status_code in (401, 403) and creds is not None:
+                hints.append(
+                    f"chart repository {shown} rejected the credentials Kargo has for it (user "
+                    f"{creds.username!r}, HTTP {resp.status_code}): correct the username and "
+                    f"password of the 'helm' credential for {shown}"
+                )
+            elif resp.status_code >= 400:
+                hints.append(
+                    f"chart repository {shown} has no index.yaml (HTTP {resp.status_code}): "
+                    "check the dependency's repository URL in Chart.yaml"
+                )
+    lowered = detail.lower()
+    for url, creds in repos.oci.items():
+        if _oci_host(url).lower() not in lowered:
+            continue
+        if creds is not None and sdk_route:
+            hints.append(
+                f"Kargo has credentials for {url}, but the in-process helm-python-sdk cannot "
+                "pass registry credentials to a dependency update: install a 'helm' binary on "
+                "PATH to use them"
+            )
+        elif creds is None and any(w in lowered for w in ("credential", "unauthorized", "401")):
+            hints.append(
+                f"OCI registry {_oci_host(url)} requires credentials and Kargo has none for "
+                f"{url}: add a credential of type 'helm' with repoURL {url} to project "
+                f"{repos.project!r}"
+            )
+    return hints
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,16 +421,23 @@ def _lock_versions(chart_dir: Path) -> dict[str, str]:
 
 
 def set_dependency_versions(text: str, charts: Iterable[ChartDependencyUpdate]) -> str:
-    """Chart.yaml `text` with the listed dependencies' versions set, formatting kept."""
+    """Chart.yaml `text` with the listed dependencies' versions set.
+
+    Only the version scalars' bytes change (quoting, comments and layout stay), so a
+    promotion's diff shows just the versions; a round trip is the fallback when a dependency
+    has no `version` key to replace.
+    """
     loaded = workdir.load_yaml(text)
     doc = loaded.docs[0]
     if not isinstance(doc, CommentedMap):
         raise errors.TerminalStepError("Chart.yaml is not a YAML mapping")
-    deps = doc.get("dependencies") or []
+    deps = doc.get("dependencies")
+    deps = deps if isinstance(deps, list) else []
+    updates: list[tuple[str, list[str], Any]] = []
     for chart in charts:
         matches = [
-            d
-            for d in deps
+            i
+            for i, d in enumerate(deps)
             if isinstance(d, CommentedMap)
             and d.get("repository") == chart.repository
             and d.get("name") == chart.name
@@ -214,10 +449,17 @@ def set_dependency_versions(text: str, charts: Iterable[ChartDependencyUpdate]) 
                 f"no dependency in Chart.yaml has repository {chart.repository!r} and name "
                 f"{chart.name!r}{alias}; the repository must match Chart.yaml exactly"
             )
-        for dep in matches:
-            if str(dep.get("version")) != chart.version:
-                dep["version"] = chart.version
-    return loaded.dump()
+        for i in matches:
+            if str(deps[i].get("version")) != chart.version:
+                parts = ["dependencies", str(i), "version"]
+                updates.append((".".join(parts), parts, chart.version))
+                deps[i]["version"] = chart.version
+    if not updates:
+        return text
+    try:
+        return workdir.splice_scalars(text, updates)
+    except workdir.NeedsStructuralEdit:
+        return loaded.dump()
 
 
 def update_commit_message(path: str, before: dict[str, str], after: dict[str, str]) -> str:
@@ -231,28 +473,48 @@ def update_commit_message(path: str, before: dict[str, str], after: dict[str, st
     return "\n".join(lines)
 
 
-async def dependency_update(chart_dir: Path, work_dir: Path) -> None:
-    """`helm dependency update` on `chart_dir`."""
-    if exe := helm_binary():
-        await _run([exe, "dependency", "update", str(chart_dir)], work_dir)
+def _sdk_dependency(sdk: Any, action: str, chart_dir: Path, creds: Credentials | None) -> None:
+    if creds is None:
+        getattr(sdk, f"dependency_{action}")(str(chart_dir))
         return
-    sdk = helm_sdk()
-    try:
-        await asyncio.to_thread(sdk.dependency_update, str(chart_dir))
-    except sdk.HelmError as err:
-        raise _sdk_error("helm dependency update failed", err, work_dir) from err
+    # helm-python-sdk 0.2.2's wrapper does not expose them, but its libhelm_c takes a username
+    # and password in the options and gives them to the chart's HTTP repositories.
+    options = json.dumps({"username": creds.username, "password": creds.password})
+    sdk._native.call_status(f"helm_dependency_{action}", str(chart_dir), options)
 
 
-async def dependency_build(chart_dir: Path, work_dir: Path) -> None:
-    """`helm dependency build` on `chart_dir`."""
-    if exe := helm_binary():
-        await _run([exe, "dependency", "build", str(chart_dir)], work_dir)
-        return
-    sdk = helm_sdk()
+async def run_dependencies(
+    action: Literal["update", "build"], chart_dir: Path, work_dir: Path, repos: DependencyRepos
+) -> None:
+    """`helm dependency update|build` on `chart_dir` with the repositories' credentials."""
+    where = workdir.display(work_dir, chart_dir)
+    redact = repos.redactor()
+    used = sorted(strip_userinfo(u) for u, c in repos.credentials.items() if c)
+    if used:
+        log.info("helm dependency %s for %s: using credentials for %s", action, where, used)
+    exe = helm_binary()
     try:
-        await asyncio.to_thread(sdk.dependency_build, str(chart_dir))
-    except sdk.HelmError as err:
-        raise _sdk_error("helm dependency build failed", err, work_dir) from err
+        if exe:
+            with _binary_config(repos) as flags:
+                await _exec([exe, "dependency", action, str(chart_dir), *flags], work_dir)
+        else:
+            sdk = helm_sdk()
+            creds = _sdk_http_credentials(repos, where)
+            try:
+                await asyncio.to_thread(_sdk_dependency, sdk, action, chart_dir, creds)
+            except sdk.HelmError as err:
+                detail = str(err).replace(str(work_dir) + os.sep, "")
+                raise _HelmFailed(_readable_sdk_detail(detail, chart_dir)) from err
+    except _HelmFailed as err:
+        detail = err.detail
+        for url in repos.http:  # the binary names them as _binary_config did
+            detail = detail.replace(_repo_name(url), strip_userinfo(url))
+        hints = await _diagnose(repos, exe is None, detail)
+        problem = f"{'; '.join(hints)} (helm said: {detail})" if hints else detail
+        # `from None`: the original exception's text has not been through the redactor
+        raise errors.StepError(
+            redact(f"helm dependency {action} failed for chart {where!r}: {problem}")
+        ) from None
 
 
 async def helm_update_chart(ctx: StepContext, cfg: HelmUpdateChartConfig) -> StepResult:
@@ -272,7 +534,8 @@ async def helm_update_chart(ctx: StepContext, cfg: HelmUpdateChartConfig) -> Ste
         if new_text != text:
             with chart_file.open("w", encoding="utf-8", newline="") as fh:
                 fh.write(new_text)
-    await dependency_update(chart_dir, ctx.work_dir)
+    repos = await dependency_repos(ctx, chart_dir)
+    await run_dependencies("update", chart_dir, ctx.work_dir, repos)
     message = update_commit_message(cfg.path, before, _lock_versions(chart_dir))
     return StepResult(output={"commitMessage": message} if message else {})
 
@@ -523,7 +786,7 @@ async def helm_template(ctx: StepContext, cfg: HelmTemplateConfig) -> StepResult
         raise errors.TerminalStepError(f"no Chart.yaml in {cfg.path!r}")
     out = workdir.resolve(ctx.work_dir, cfg.out_path)
     if cfg.build_dependencies:
-        await dependency_build(chart, ctx.work_dir)
+        await run_dependencies("build", chart, ctx.work_dir, await dependency_repos(ctx, chart))
     if exe := helm_binary():
         await _template_with_binary(exe, ctx, cfg, chart, out)
     else:
@@ -543,7 +806,13 @@ DOCS = {
         "about": "Sets dependency versions in a chart's Chart.yaml (matched by exact repository "
         "and name, and alias when given) and runs `helm dependency update`, which writes "
         "Chart.lock and vendors the charts into charts/. Chart.yaml keeps its comments and "
-        "layout. Uses a `helm` binary when there is one, else helm-python-sdk.",
+        "layout: only the changed versions' bytes move. Uses a `helm` binary when there is "
+        "one, else helm-python-sdk. Repositories that need credentials get the Project's "
+        "credentials of type `helm` whose repoURL matches the dependency's `repository` (for "
+        "`oci://host/...`, that registry); the binary gets them in private temporary files, "
+        "never on its command line. helm-python-sdk can send only one set of credentials to "
+        "all of a chart's HTTP repositories, so it refuses a chart whose repositories have "
+        "different credentials, and it cannot use OCI registry credentials.",
         "outputs": {
             "commitMessage": "Each dependency whose locked version changed, for a later "
             "git-commit step."
@@ -563,7 +832,8 @@ DOCS = {
         "about": "Renders a chart like `helm template` into a file, Helm's `--output-dir` "
         "layout, or a flat directory of one file per resource (`[group-]kind[-namespace]-name"
         ".yaml`). Uses a `helm` binary when there is one, else helm-python-sdk in-process, "
-        "which cannot set `kubeVersion`/`apiVersions`.",
+        "which cannot set `kubeVersion`/`apiVersions`. `buildDependencies` uses the "
+        "Project's `helm` credentials as helm-update-chart does.",
         "example": {
             "path": "./src/charts/my-chart",
             "outPath": "./out",
