@@ -6,7 +6,8 @@ Every file-editing step (kargo.promotion.steps.*: yaml, jsonfile, tomlfile, file
 helm, git) turns a user-given path into a real one with `resolve`, which refuses anything that
 would leave the work directory: absolute paths, `..` escapes, and symlinks that lead out.
 `display` renders a path for messages relative to the work directory, so temporary
-directories never leak into user-facing text.
+directories never leak into user-facing text; `check_parents` refuses, before anything is
+written, a path under a file.
 
 `split_key` parses the sjson-style dot paths used by yaml-update, json-update and toml-update
 (`image.tag`, `containers.0.image`, `example\\.com/version`), following Kargo's
@@ -147,6 +148,28 @@ def display(work_dir: Path, path: Path) -> str:
             return path.relative_to(work_dir).as_posix()
         except ValueError:
             return path.name
+
+
+def describe(path: Path) -> str:
+    """What is at `path`, for messages: a directory, a file or a symbolic link."""
+    if path.is_symlink():
+        return "a symbolic link"
+    return "a directory" if path.is_dir() else "a file"
+
+
+def check_parents(work_dir: Path, path: Path, user: str) -> None:
+    """Refuse to write `path` (from `resolve`) when something on the way to it is not a
+    directory, naming it; checked before a step writes anything, so that it fails cleanly
+    instead of half-way."""
+    root = Path(os.path.realpath(work_dir))
+    for parent in reversed(path.parents):
+        if root not in parent.parents:
+            continue  # the work directory itself and what is above it
+        if os.path.lexists(parent) and not parent.is_dir():
+            raise errors.TerminalStepError(
+                f"cannot write {user!r}: {display(work_dir, parent)!r} is {describe(parent)}, "
+                f"not a directory; delete it in an earlier step or choose another path"
+            )
 
 
 def split_key(key: str) -> list[str]:

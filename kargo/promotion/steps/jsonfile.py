@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -29,7 +30,8 @@ class JSONUpdate(_Config):
     key: str = Field(
         min_length=1,
         description="The key to update, in sjson path syntax: dots between parts (`image.tag`), "
-        "array indexes as parts (`items.0.name`, `-1` appends), `\\.` for a literal dot.",
+        "array indexes as parts (`items.0.name`; `-1` appends; an index past the end pads with "
+        "nulls), `:` before a number for an object key (`ports.:8080`), `\\.` for a literal dot.",
     )
     value: Any = Field(
         description="The new value: a string, number, boolean, null, object or array."
@@ -178,10 +180,85 @@ def _render(text: str, pos: int, value: Any) -> str:
     return rendered.replace("\n", newline + base)
 
 
-def _nest(parts: list[str], value: Any) -> Any:
+# ---------------------------------------------------------------------------------------------
+# sjson's path syntax
+
+
+@dataclass(frozen=True)
+class PathPart:
+    """One component of an sjson path; `forced` (a leading `:`) makes a number an object key."""
+
+    name: str
+    forced: bool = False
+
+    @property
+    def index(self) -> int | None:
+        """The array index sjson reads from this part (digits, not forced), else None."""
+        if self.forced or not self.name.isascii() or not self.name.isdigit():
+            return None
+        return int(self.name)
+
+    @property
+    def appends(self) -> bool:
+        """Whether the part is sjson's `-1`: append to an array."""
+        return not self.forced and self.name == "-1"
+
+
+# Setting index n of a shorter array pads it with nulls, as sjson does; a typo such as
+# `items.10000000` must not make the controller build a ten-million-element array.
+_MAX_PADDING = 10_000
+
+
+def split_path(key: str) -> list[PathPart]:
+    """Split an sjson path: `.` separates parts, `\\` makes the next character literal (`\\.`,
+    `\\:`, `\\\\`), and a leading `:` marks a part as an object key even when it is a number.
+    """
+    key = key.strip()
+    if not key:
+        raise errors.TerminalStepError("key is empty; give a dot-separated path such as image.tag")
+    parts: list[PathPart] = []
+    i = 0
+    while True:
+        forced = key.startswith(":", i)
+        i += forced
+        name: list[str] = []
+        while i < len(key) and key[i] != ".":
+            if key[i] == "\\":
+                if i + 1 == len(key):
+                    raise errors.TerminalStepError(
+                        f"key {key!r} ends with a lone backslash; write '\\\\' for a literal one"
+                    )
+                i += 1
+            name.append(key[i])
+            i += 1
+        if not name:
+            raise errors.TerminalStepError(
+                f"key {key!r} has an empty part; escape a literal dot in a name as '\\.'"
+            )
+        parts.append(PathPart("".join(name), forced))
+        if i == len(key):
+            return parts
+        i += 1  # the dot
+        if i == len(key):
+            raise errors.TerminalStepError(f"key {key!r} ends with a dot")
+
+
+def _build(key: str, parts: list[PathPart], value: Any) -> Any:
+    """The value sjson creates for a missing path: a number or `-1` makes an array (padded with
+    nulls up to the index), anything else an object."""
     for part in reversed(parts):
-        index = workdir.parse_index(part)
-        value = [value] if index in (0, -1) else {part: value}
+        index = part.index
+        if index is not None:
+            if index > _MAX_PADDING:
+                raise errors.TerminalStepError(
+                    f"key {key!r}: index {index} would create an array of {index + 1} elements; "
+                    f"use -1 to append, or ':{index}' for an object key"
+                )
+            value = [None] * index + [value]
+        elif part.appends:
+            value = [value]
+        else:
+            value = {part.name: value}
     return value
 
 
@@ -210,10 +287,10 @@ def _insert_member(text: str, obj: Span, key: str, value: Any) -> str:
     return text[: last_value.end] + insertion + text[last_value.end :]
 
 
-def _append_item(text: str, arr: Span, value: Any) -> str:
-    rendered = _render(text, arr.start, value)
+def _append_items(text: str, arr: Span, values: list[Any]) -> str:
+    rendered = [_render(text, arr.start, v) for v in values]
     if not arr.items:
-        return text[: arr.start] + "[" + rendered + "]" + text[arr.end :]
+        return text[: arr.start] + "[" + ",".join(rendered) + "]" + text[arr.end :]
     last = arr.items[-1]
     before = text[: last.start]
     lead = before[len(before.rstrip(_WS)) :]
@@ -221,31 +298,51 @@ def _append_item(text: str, arr: Span, value: Any) -> str:
         prev_end = arr.items[-2].end
         between = text[prev_end : last.start]
         lead = between[between.index(",") + 1 :] if "," in between else lead
-    return text[: last.end] + "," + lead + rendered + text[last.end :]
+    insertion = "".join("," + lead + r for r in rendered)
+    return text[: last.end] + insertion + text[last.end :]
+
+
+def _where(parts: list[PathPart], i: int) -> str:
+    return ".".join(p.name for p in parts[:i]) or "the top level"
 
 
 def set_value(text: str, key: str, value: Any) -> str:
     """`text` with the value at `key` set, creating what is missing (sjson semantics)."""
-    parts = workdir.split_key(key)
+    parts = split_path(key)
+    if not text.strip():  # sjson starts an empty document as the container the path needs
+        text = ("[]" if parts[0].index is not None else "{}") + text
     span = parse_spans(text)
     for i, part in enumerate(parts):
         rest = parts[i + 1 :]
         if span.kind == "object":
-            found = next((m for m in span.members if m[0] == part), None)
+            found = next((m for m in span.members if m[0] == part.name), None)
             if found is None:
-                return _insert_member(text, span, part, _nest(rest, value))
+                return _insert_member(text, span, part.name, _build(key, rest, value))
             span = found[2]
         elif span.kind == "array":
-            index = workdir.parse_index(part)
-            if index is None:
-                raise errors.TerminalStepError(f"key {key!r}: {part!r} is not an array index")
-            if index == -1 or index >= len(span.items):
-                return _append_item(text, span, _nest(rest, value))
-            span = span.items[index]
-        else:
-            replacement = _render(text, span.start, _nest(parts[i:], value))
-            if workdir.parse_index(part) is not None:
-                replacement = _render(text, span.start, {part: _nest(rest, value)})
+            # like gjson's lookup, an existing item is found by its digits even after ':'
+            if part.name.isascii() and part.name.isdigit() and int(part.name) < len(span.items):
+                span = span.items[int(part.name)]
+                continue
+            if part.index is None and not part.appends:
+                hint = (
+                    f"':{part.name}' forces an object key, but"
+                    if part.forced
+                    else f"{part.name!r} is not an array index:"
+                )
+                raise errors.TerminalStepError(
+                    f"key {key!r}: {hint} the value at {_where(parts, i)} is an array; "
+                    f"use a number (0 for the first item) or -1 to append"
+                )
+            padding = 0 if part.index is None else part.index - len(span.items)
+            if padding > _MAX_PADDING:
+                raise errors.TerminalStepError(
+                    f"key {key!r}: index {part.index} is far past the end of the array at "
+                    f"{_where(parts, i)} ({len(span.items)} items); use -1 to append"
+                )
+            return _append_items(text, span, [None] * padding + [_build(key, rest, value)])
+        else:  # a scalar in the way: sjson replaces it with the container the path needs
+            replacement = _render(text, span.start, _build(key, parts[i:], value))
             return text[: span.start] + replacement + text[span.end :]
     return text[: span.start] + _render(text, span.start, value) + text[span.end :]
 
@@ -268,13 +365,33 @@ def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
 # steps
 
 
+def _file(ctx: StepContext, path: str) -> Path:
+    file = workdir.resolve(ctx.work_dir, path)
+    if file.is_dir():
+        raise errors.TerminalStepError(
+            f"path {path!r} is a directory; give the path of a JSON file inside it"
+        )
+    if not file.is_file():
+        raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
+    return file
+
+
+def _read(file: Path, path: str) -> str:
+    try:
+        with file.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as err:
+        raise errors.TerminalStepError(
+            f"file {path!r} is not UTF-8 text (byte {err.start}); JSON files must be UTF-8"
+        ) from err
+    except OSError as err:
+        raise errors.TerminalStepError(f"cannot read {path!r}: {err.strerror}") from err
+
+
 async def json_update(ctx: StepContext, cfg: JSONUpdateConfig) -> StepResult:
     """Updates the values of keys in a JSON file, keeping its formatting."""
-    file = workdir.resolve(ctx.work_dir, cfg.path)
-    if not file.is_file():
-        raise errors.TerminalStepError(f"file {cfg.path!r} not found in the work directory")
-    with file.open(encoding="utf-8", newline="") as fh:
-        text = fh.read()
+    file = _file(ctx, cfg.path)
+    text = _read(file, cfg.path)
     new_text = text
     try:
         for upd in cfg.updates:
@@ -282,19 +399,20 @@ async def json_update(ctx: StepContext, cfg: JSONUpdateConfig) -> StepResult:
     except errors.TerminalStepError as err:
         raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
     if new_text != text:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(new_text)
+        try:
+            with file.open("w", encoding="utf-8", newline="") as fh:
+                fh.write(new_text)
+        except OSError as err:
+            raise errors.TerminalStepError(f"cannot write {cfg.path!r}: {err.strerror}") from err
     message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
     return StepResult(output={"commitMessage": message})
 
 
 async def json_parse(ctx: StepContext, cfg: JSONParseConfig) -> StepResult:
     """Parses a JSON file and extracts outputs from it with expressions."""
-    file = workdir.resolve(ctx.work_dir, cfg.path)
-    if not file.is_file():
-        raise errors.TerminalStepError(f"file {cfg.path!r} not found in the work directory")
+    file = _file(ctx, cfg.path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(_read(file, cfg.path))
     except json.JSONDecodeError as err:
         raise errors.TerminalStepError(f"file {cfg.path!r} is not valid JSON: {err}") from err
     outputs = [(o.name, o.from_expression) for o in cfg.outputs]
@@ -312,9 +430,10 @@ _COMMIT_MESSAGE = "A description of the changes, for a later git-commit step's m
 DOCS = {
     "json-update": {
         "about": "Updates the values of keys in a JSON file with sjson's path syntax "
-        "(`image.tag`, `items.0.name`, `items.-1` to append, `a\\.b` for a literal dot), "
-        "creating what is missing. Only the changed values are rewritten; new members are "
-        "written with their siblings' spacing.",
+        "(`image.tag`, `items.0.name`, `items.-1` to append, `ports.:8080` for an object key "
+        "that is a number, `a\\.b` for a literal dot), creating what is missing as sjson does "
+        "(setting an index past the end of an array pads it with nulls). Only the changed "
+        "values are rewritten; new members are written with their siblings' spacing.",
         "outputs": {"commitMessage": _COMMIT_MESSAGE},
         "example": {
             "path": "./src/config.json",

@@ -21,6 +21,7 @@ from pydantic import Field
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+from ruamel.yaml.tokens import CommentToken
 
 from kargo import errors
 from kargo.promotion import registry as reg, structured, workdir
@@ -164,11 +165,86 @@ def update_text(text: str, updates: list[Update]) -> str:
 # merging
 
 
-def deep_merge(base: Any, overlay: Any) -> Any:
-    """Merge `overlay` into `base`: mappings recursively, anything else replaced."""
+def _own_items(node: Any) -> Any:
+    """A container's own entries: a mapping's keys written in it (not brought in by a `<<`
+    merge key), a sequence's items by index."""
+    if isinstance(node, CommentedMap):
+        return node.non_merged_items()
+    if isinstance(node, dict):
+        return node.items()
+    if isinstance(node, list):
+        return enumerate(node)
+    return ()
+
+
+def _alias_slots(doc: Any) -> set[tuple[int, Any]]:
+    """(id of container, key) of every entry that is an alias (`*name`) of a collection.
+
+    ruamel gives an alias the anchored object itself; the first place it appears in the
+    document is the anchor, every later one an alias.
+    """
+    seen = {id(doc)}
+    slots: set[tuple[int, Any]] = set()
+
+    def walk(node: Any, depth: int) -> None:
+        for key, value in list(_own_items(node)):
+            if not isinstance(value, dict | list):
+                continue
+            if id(value) in seen:
+                slots.add((id(node), key))
+            elif depth < _MAX_MERGE_DEPTH:
+                seen.add(id(value))
+                walk(value, depth + 1)  # depth first: document order
+
+    walk(doc, 0)
+    return slots
+
+
+_MAX_MERGE_DEPTH = 256
+
+
+def _append_key(base: CommentedMap, key: Any, value: Any) -> None:
+    """Add a new key after the last one, moving what follows the last one's line (blank
+    lines, comments about the next section) below the new key, where it belongs."""
+    own = [k for k, _ in base.non_merged_items()]
+    base[key] = value
+    if not own:
+        return
+    entry = base.ca.items.get(own[-1])
+    token = entry[2] if entry and len(entry) > 2 else None
+    if not isinstance(token, CommentToken):
+        return
+    text = str(token.value)
+    newline = text.find("\n")
+    if newline == -1 or newline == len(text) - 1:
+        return  # only an end-of-line comment: it stays where it is
+    head, tail = text[: newline + 1], text[newline + 1 :]
+    if head.startswith("#"):
+        token.value = head
+    else:
+        entry[2] = None
+    base.ca.items[key] = [None, None, CommentToken("\n" + tail, token.start_mark, None), None]
+
+
+def deep_merge(base: Any, overlay: Any, aliases: set[tuple[int, Any]] | None = None) -> Any:
+    """Merge `overlay` into `base`: mappings recursively, anything else replaced.
+
+    As in Kargo (pkg/yaml/merge.go), anchors, aliases and merge keys are never expanded: a key
+    that `base` has only through a `<<` merge key, or whose value is an alias, is replaced by
+    the overlay's value rather than merged into, so the anchored mapping (and every other alias
+    of it) is left as it was.
+    """
+    if aliases is None:
+        aliases = _alias_slots(base)
     if isinstance(base, dict) and isinstance(overlay, dict):
+        own = {key for key, _ in _own_items(base)}
         for key, value in overlay.items():
-            base[key] = deep_merge(base[key], value) if key in base else value
+            if key in own and (id(base), key) not in aliases:
+                base[key] = deep_merge(base[key], value, aliases)
+            elif isinstance(base, CommentedMap) and key not in own:
+                _append_key(base, key, value)
+            else:
+                base[key] = value
         return base
     return overlay
 
@@ -177,17 +253,35 @@ def deep_merge(base: Any, overlay: Any) -> Any:
 # steps
 
 
+def _text(file: Path, path: str) -> str:
+    try:
+        with file.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as err:
+        raise errors.TerminalStepError(
+            f"file {path!r} is not UTF-8 text (byte {err.start}); YAML files must be UTF-8"
+        ) from err
+    except OSError as err:
+        raise errors.TerminalStepError(f"cannot read {path!r}: {err.strerror}") from err
+
+
 def _read(ctx: StepContext, path: str) -> tuple[Path, str]:
     file = workdir.resolve(ctx.work_dir, path)
+    if file.is_dir():
+        raise errors.TerminalStepError(
+            f"path {path!r} is a directory; give the path of a YAML file inside it"
+        )
     if not file.is_file():
         raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
-    with file.open(encoding="utf-8", newline="") as fh:
-        return file, fh.read()
+    return file, _text(file, path)
 
 
-def _write(file: Path, text: str) -> None:
-    with file.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
+def _write(file: Path, text: str, path: str) -> None:
+    try:
+        with file.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise errors.TerminalStepError(f"cannot write {path!r}: {err.strerror}") from err
 
 
 async def yaml_update(ctx: StepContext, cfg: YAMLUpdateConfig) -> StepResult:
@@ -199,7 +293,7 @@ async def yaml_update(ctx: StepContext, cfg: YAMLUpdateConfig) -> StepResult:
     except errors.TerminalStepError as err:
         raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
     if new_text != text:
-        _write(file, new_text)
+        _write(file, new_text, cfg.path)
     message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
     return StepResult(output={"commitMessage": message})
 
@@ -216,19 +310,29 @@ async def yaml_parse(ctx: StepContext, cfg: YAMLParseConfig) -> StepResult:
 
 
 def merge_commit_message(out_file: str, in_files: list[str]) -> str:
-    """Kargo's yaml-merge commit message fragment."""
+    """Kargo's yaml-merge commit message fragment, listing the files merged (not those skipped
+    as missing); empty when there were none."""
+    if not in_files:
+        return ""
     if len(in_files) == 1:
-        return f"Merged {in_files[0]} to {out_file}"
+        return f"Wrote {in_files[0]} to {out_file}"
     return "\n".join(
         [f"Merged {len(in_files)} YAML files to {out_file}"] + [f"- {f}" for f in in_files]
     )
 
 
 async def yaml_merge(ctx: StepContext, cfg: YAMLMergeConfig) -> StepResult:
-    """Deep-merges YAML files into one; mappings merge, later files win."""
+    """Deep-merges YAML files into one; mappings merge, later files win.
+
+    Every input is read and parsed, and the output path checked, before the output is written.
+    """
     files: list[tuple[Path, str]] = []
     for path in cfg.in_files:
         file = workdir.resolve(ctx.work_dir, path)
+        if file.is_dir():
+            raise errors.TerminalStepError(
+                f"input file {path!r} is a directory; list the YAML files inside it in inFiles"
+            )
         if not file.is_file():
             if cfg.ignore_missing_files:
                 continue
@@ -237,29 +341,34 @@ async def yaml_merge(ctx: StepContext, cfg: YAMLMergeConfig) -> StepResult:
             )
         files.append((file, path))
     out = workdir.resolve(ctx.work_dir, cfg.out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not files:
-        if not cfg.ignore_missing_files:
-            raise errors.TerminalStepError("no input files found to merge")
-        _write(out, "")
-    else:
-        merged: workdir.YAMLDocument | None = None
-        for file, path in files:
-            with file.open(encoding="utf-8", newline="") as fh:
-                text = fh.read()
-            try:
-                loaded = workdir.load_yaml(text)
-            except YAMLError as err:
-                raise errors.TerminalStepError(f"file {path!r} is not valid YAML: {err}") from err
-            if loaded.docs[0] is None:
-                continue
-            if merged is None:
-                merged = loaded
-                merged.docs = merged.docs[:1]
-            else:
-                merged.docs[0] = deep_merge(merged.docs[0], loaded.docs[0])
-        _write(out, merged.dump() if merged is not None else "")
-    return StepResult(output={"commitMessage": merge_commit_message(cfg.out_file, cfg.in_files)})
+    if out.is_dir():
+        raise errors.TerminalStepError(
+            f"outFile {cfg.out_file!r} is a directory; give the path of the merged file, for "
+            f"example {cfg.out_file.rstrip('/')}/values.yaml"
+        )
+    workdir.check_parents(ctx.work_dir, out, cfg.out_file)
+    merged: workdir.YAMLDocument | None = None
+    for file, path in files:
+        text = _text(file, path)
+        try:
+            loaded = workdir.load_yaml(text)
+        except YAMLError as err:
+            raise errors.TerminalStepError(f"file {path!r} is not valid YAML: {err}") from err
+        if loaded.docs[0] is None:
+            continue
+        if merged is None:
+            merged = loaded
+            merged.docs = merged.docs[:1]
+        else:
+            merged.docs[0] = deep_merge(merged.docs[0], loaded.docs[0])
+    output = merged.dump() if merged is not None else ""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise errors.TerminalStepError(f"cannot write {cfg.out_file!r}: {err.strerror}") from err
+    _write(out, output, cfg.out_file)
+    message = merge_commit_message(cfg.out_file, [path for _, path in files])
+    return StepResult(output={"commitMessage": message} if message else {})
 
 
 def register(registry: reg.StepRegistry) -> None:
@@ -304,7 +413,10 @@ DOCS = {
     "yaml-merge": {
         "about": "Deep-merges YAML files into one: mappings merge key by key, anything else "
         "(lists included) is replaced by the later file. The first file's comments and "
-        "formatting are kept.",
+        "formatting are kept, and so are anchors, aliases and `<<` merge keys, never expanded: "
+        "a key that a mapping has only through a merge key, or whose value is an alias, is "
+        "replaced rather than merged into, so the anchored mapping stays as it was. The "
+        "commit message lists the files merged, not those skipped as missing.",
         "outputs": {"commitMessage": COMMIT_MESSAGE},
         "example": {
             "inFiles": ["./src/base/values.yaml", "./src/stages/${{ ctx.stage }}/values.yaml"],

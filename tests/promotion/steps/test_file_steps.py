@@ -10,6 +10,7 @@ import tarfile
 import pytest
 
 from kargo import errors
+from kargo.promotion.steps import files
 from tests.promotion.steps import helpers
 
 
@@ -261,3 +262,188 @@ async def test_untar_keeps_links_that_stay_inside(tmp_path):
     await _run("untar", {"inPath": "ok.tgz", "outPath": "out"}, tmp_path)
     assert (tmp_path / "out/pkg/sym").read_text() == "data"
     assert (tmp_path / "out/pkg/hard").read_text() == "data"
+
+
+# --- failures are found before anything is written ---------------------------------------------
+
+
+def _snapshot(root):
+    return sorted((p.relative_to(root).as_posix(), p.is_dir()) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("out", ["a/b", "a/b/c", "a/.", "a"])
+async def test_copy_into_itself_is_refused_before_anything_is_written(tmp_path, out):
+    (tmp_path / "a/b").mkdir(parents=True)
+    (tmp_path / "a/f.txt").write_text("x")
+    before = _snapshot(tmp_path)
+    with pytest.raises(errors.TerminalStepError, match="inside inPath 'a'|are the same"):
+        await _run("copy", {"inPath": "a", "outPath": out}, tmp_path)
+    assert _snapshot(tmp_path) == before
+
+
+async def test_copy_into_itself_through_a_symlink_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/f.txt").write_text("x")
+    os.symlink("a", tmp_path / "alias")
+    with pytest.raises(errors.TerminalStepError, match="inside inPath"):
+        await _run("copy", {"inPath": "a", "outPath": "alias/copy"}, tmp_path)
+    assert not (tmp_path / "a/copy").exists()
+
+
+async def test_copy_of_a_directory_onto_a_file_says_so_and_writes_nothing(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.txt").write_text("a")
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(
+        errors.TerminalStepError, match="'out' is a file, where the copy needs a directory"
+    ):
+        await _run("copy", {"inPath": "src", "outPath": "out"}, tmp_path)
+    assert (tmp_path / "out").read_text() == "a file"
+
+
+async def test_copy_conflict_deep_in_the_tree_is_found_before_the_first_file_is_copied(tmp_path):
+    (tmp_path / "src/x").mkdir(parents=True)
+    (tmp_path / "src/a.txt").write_text("a")
+    (tmp_path / "src/x/y.txt").write_text("y")
+    (tmp_path / "src/d.txt").write_text("d")
+    (tmp_path / "out/d.txt").mkdir(parents=True)
+    (tmp_path / "out/x").write_text("a file where a directory goes")
+    with pytest.raises(
+        errors.TerminalStepError, match="'out/x' is a file, where the copy needs a directory"
+    ):
+        await _run("copy", {"inPath": "src", "outPath": "out"}, tmp_path)
+    assert _tree(tmp_path / "out") == ["x"]
+    (tmp_path / "out/x").unlink()
+    with pytest.raises(
+        errors.TerminalStepError, match="'out/d.txt' is a directory, where the copy writes a file"
+    ):
+        await _run("copy", {"inPath": "src", "outPath": "out"}, tmp_path)
+    assert _tree(tmp_path / "out") == []
+
+
+async def test_copy_under_a_file_says_which_file_is_in_the_way(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="'f' is a file, not a directory"):
+        await _run("copy", {"inPath": "a.txt", "outPath": "f/a.txt"}, tmp_path)
+
+
+async def test_copy_of_a_file_onto_a_directory_is_terminal_and_names_the_fix(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(errors.TerminalStepError, match=r"give its path there \(d/a.txt\)"):
+        await _run("copy", {"inPath": "a.txt", "outPath": "d"}, tmp_path)
+
+
+async def test_copy_never_writes_through_a_destination_symlink_that_leads_out(tmp_path):
+    work = tmp_path / "work"
+    (work / "src/sub").mkdir(parents=True)
+    (work / "src/sub/f.txt").write_text("f")
+    (work / "src/g.txt").write_text("g")
+    (tmp_path / "outside").mkdir()
+    (work / "out").mkdir()
+    os.symlink(tmp_path / "outside", work / "out/sub")
+    os.symlink(tmp_path / "outside/g.txt", work / "out/g.txt")
+    with pytest.raises(errors.TerminalStepError, match="leading outside the work directory"):
+        await _run("copy", {"inPath": "src", "outPath": "out"}, work)
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+async def test_copy_to_itself_is_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    with pytest.raises(errors.TerminalStepError, match="are the same"):
+        await _run("copy", {"inPath": "a.txt", "outPath": "./a.txt"}, tmp_path)
+
+
+async def test_delete_checks_every_path_before_deleting_any(tmp_path):
+    (tmp_path / "a").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="'missing' does not exist"):
+        await _run("delete", {"paths": ["a", "missing"], "strict": True}, tmp_path)
+    assert (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("pattern", [".", "*/..", "./"])
+async def test_delete_globs_never_match_the_work_directory_itself(tmp_path, pattern):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "keep").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="work directory itself"):
+        await _run("delete", {"path": pattern, "pathsAreGlobs": True}, tmp_path)
+    assert (tmp_path / "keep").exists()
+
+
+async def test_file_write_under_a_file_says_which_file_is_in_the_way(tmp_path):
+    (tmp_path / "conf").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="'conf' is a file, not a directory"):
+        await _run("file-write", {"path": "conf/x", "contents": "y"}, tmp_path)
+    assert (tmp_path / "conf").read_text() == "x"
+
+
+async def test_file_write_onto_a_directory_is_terminal(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(errors.TerminalStepError, match="'d' is a directory"):
+        await _run("file-write", {"path": "d", "contents": "y", "overwrite": True}, tmp_path)
+
+
+async def test_tar_onto_a_directory_is_terminal_and_leaves_nothing_behind(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.txt").write_text("a")
+    (tmp_path / "dist").mkdir()
+    before = _snapshot(tmp_path)
+    with pytest.raises(errors.TerminalStepError, match=r"for example dist/src\.tgz"):
+        await _run("tar", {"inPath": "src", "outPath": "dist"}, tmp_path)
+    assert _snapshot(tmp_path) == before
+
+
+async def test_tar_under_a_file_is_terminal(tmp_path):
+    (tmp_path / "src").write_text("a")
+    (tmp_path / "dist").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="'dist' is a file, not a directory"):
+        await _run("tar", {"inPath": "src", "outPath": "dist/a.tgz"}, tmp_path)
+
+
+def test_a_tar_that_fails_half_way_removes_its_temporary_file(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.txt").write_text("a")
+    (tmp_path / "dist/out.tgz").mkdir(parents=True)  # the final rename fails
+    spec = files.ignore_spec(None, always_git=False)
+    with pytest.raises(IsADirectoryError):
+        files.write_tar(tmp_path / "src", tmp_path / "dist/out.tgz", spec, compress=True)
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == ["out.tgz"]
+
+
+async def test_untar_into_a_file_is_terminal(tmp_path):
+    _archive(tmp_path / "a.tgz", [_file("x")])
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(errors.TerminalStepError, match="outPath 'out' is a file"):
+        await _run("untar", {"inPath": "a.tgz", "outPath": "out"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("members", "existing", "words"),
+    [
+        ([_file("ok.txt"), _file("../evil")], None, "escape"),
+        ([_file("ok.txt"), _file("a"), _file("a/b")], None, "needs 'a' to be a directory"),
+        ([_file("ok.txt"), _file("d")], "d/", "'d' is a directory"),
+        ([_file("ok.txt"), _file("f/x")], "f", "needs 'f' to be a directory"),
+    ],
+    ids=["escape-after-a-good-entry", "file-then-dir", "file-onto-dir", "under-existing-file"],
+)
+async def test_untar_checks_every_entry_before_writing_any(tmp_path, members, existing, words):
+    _archive(tmp_path / "a.tgz", members)
+    (tmp_path / "out").mkdir()
+    if existing and existing.endswith("/"):
+        (tmp_path / "out" / existing).mkdir()
+    elif existing:
+        (tmp_path / "out" / existing).write_text("x")
+    with pytest.raises(errors.TerminalStepError, match=words):
+        await _run("untar", {"inPath": "a.tgz", "outPath": "out"}, tmp_path)
+    assert not (tmp_path / "out/ok.txt").exists()
+
+
+async def test_untar_of_a_truncated_archive_is_terminal(tmp_path):
+    _archive(tmp_path / "a.tgz", [_file("x", b"y" * 100_000)])
+    data = (tmp_path / "a.tgz").read_bytes()
+    (tmp_path / "cut.tgz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(errors.TerminalStepError, match="cannot read the archive"):
+        await _run("untar", {"inPath": "cut.tgz", "outPath": "out"}, tmp_path)
+    assert not (tmp_path / "out").exists()

@@ -25,6 +25,25 @@ from tests.promotion.steps import helpers
         ('{"a": "s"}', "a.b", 1, '{"a": {"b": 1}}'),
         ('{"a.b": 1}', "a\\.b", 2, '{"a.b": 2}'),
         ('{"a": {"1": "x"}}', "a.1", "y", '{"a": {"1": "y"}}'),
+        # sjson's README: an index past the end pads with nulls
+        ('["A","C"]', "4", "S", '["A","C",null,null,"S"]'),
+        ('{"l":["A","C"]}', "l.2", "S", '{"l":["A","C","S"]}'),
+        ('{"l": [\n  1\n]}', "l.2", 3, '{"l": [\n  1,\n  null,\n  3\n]}'),
+        ("{}", "a.2", "x", '{"a": [null, null, "x"]}'),
+        ("{}", "a.0", "x", '{"a": ["x"]}'),
+        ("{}", "a.-1", "x", '{"a": ["x"]}'),
+        # a leading colon makes a number an object key
+        ("{}", "a.:0", "x", '{"a": {"0": "x"}}'),
+        ('{"ports": {}}', "ports.:8080.name", "http", '{"ports": {"8080": {"name": "http"}}}'),
+        ('{"a": ["x"]}', "a.:0", "y", '{"a": ["y"]}'),  # an existing item is still found
+        # escapes: `\.` and `\:` are literal, a colon inside a name is literal
+        ('{"a.b": {"c:d": 1}}', "a\\.b.c:d", 2, '{"a.b": {"c:d": 2}}'),
+        ("{}", "\\:0", 1, '{":0": 1}'),
+        # a scalar in the way becomes the container the path needs
+        ('{"a": "s"}', "a.1", "x", '{"a": [null, "x"]}'),
+        # an empty document starts as an object (or an array for an index)
+        ("", "a", 1, '{"a": 1}'),
+        ("\n", "1", 1, "[null,1]\n"),
     ],
 )
 def test_json_values_are_set_like_sjson(text, key, value, expected):
@@ -41,6 +60,44 @@ def test_json_edits_keep_the_rest_of_the_document_byte_for_byte():
 def test_a_name_where_an_array_index_belongs_is_terminal():
     with pytest.raises(errors.TerminalStepError, match="'x' is not an array index"):
         jsonfile.set_value('{"l": [1]}', "l.x", 2)
+    with pytest.raises(errors.TerminalStepError, match="':1' forces an object key"):
+        jsonfile.set_value('{"l": [1]}', "l.:1", 2)
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("a..b", "empty part"),
+        ("a.", "ends with a dot"),
+        ("a\\", "lone backslash"),
+        ("l.20000", "far past the end"),
+        ("new.20000", "would create an array"),
+    ],
+)
+def test_json_keys_that_cannot_be_set_say_why(key, words):
+    with pytest.raises(errors.TerminalStepError, match=words):
+        jsonfile.set_value('{"l": []}', key, 1)
+
+
+async def test_json_update_on_a_directory_says_so_and_writes_nothing(tmp_path):
+    (tmp_path / "conf").mkdir()
+    with pytest.raises(errors.TerminalStepError, match="'conf' is a directory"):
+        await helpers.run_step(
+            "json-update",
+            {"path": "conf", "updates": [{"key": "a", "value": 1}]},
+            helpers.make_ctx(tmp_path),
+        )
+    assert list((tmp_path / "conf").iterdir()) == []
+
+
+async def test_json_update_of_a_file_that_is_not_utf8_is_terminal(tmp_path):
+    (tmp_path / "c.json").write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(errors.TerminalStepError, match="not UTF-8"):
+        await helpers.run_step(
+            "json-update",
+            {"path": "c.json", "updates": [{"key": "a", "value": 1}]},
+            helpers.make_ctx(tmp_path),
+        )
 
 
 def test_invalid_json_reports_line_and_column():

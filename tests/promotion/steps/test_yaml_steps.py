@@ -184,7 +184,8 @@ async def test_yaml_merge_fails_on_a_missing_file_unless_told_to_ignore_it(tmp_p
         "yaml-merge", {**cfg, "ignoreMissingFiles": True}, helpers.make_ctx(tmp_path)
     )
     assert (tmp_path / "out/m.yaml").read_text() == "a: 1\n"
-    assert result.output["commitMessage"] == "Merged 2 YAML files to out/m.yaml\n- a.yaml\n- b.yaml"
+    # as Kargo: only the files merged are listed, never those skipped as missing
+    assert result.output["commitMessage"] == "Wrote a.yaml to out/m.yaml"
 
 
 async def test_yaml_merge_of_only_missing_files_writes_an_empty_file(tmp_path):
@@ -194,7 +195,7 @@ async def test_yaml_merge_of_only_missing_files_writes_an_empty_file(tmp_path):
         helpers.make_ctx(tmp_path),
     )
     assert (tmp_path / "m.yaml").read_text() == ""
-    assert result.output == {"commitMessage": "Merged x.yaml to m.yaml"}
+    assert result.output == {}  # Kargo sets no commit message when nothing was merged
 
 
 def test_deep_merge_merges_mappings_and_replaces_everything_else():
@@ -203,3 +204,85 @@ def test_deep_merge_merges_mappings_and_replaces_everything_else():
         "a": {"b": 1, "c": [2], "e": 3},
         "d": None,
     }
+
+
+def test_deep_merge_never_merges_into_an_anchor_through_a_merge_key_or_an_alias():
+    loaded = workdir.load_yaml(
+        "defaults: &d\n  res: {cpu: 1}\nweb:\n  <<: *d\n  port: 80\nalias: *d\n"
+    )
+    overlay = workdir.load_yaml("web:\n  res: {mem: 2}\nalias:\n  image: b\n")
+    loaded.docs[0] = yaml_steps.deep_merge(loaded.docs[0], overlay.docs[0])
+    assert loaded.dump() == (
+        "defaults: &d\n  res: {cpu: 1}\nweb:\n  <<: *d\n  port: 80\n  res: {mem: 2}\n"
+        "alias:\n  image: b\n"
+    )
+
+
+async def test_yaml_merge_lists_every_merged_file_in_kargos_format(tmp_path):
+    _write(tmp_path, "a.yaml", "a: 1\n")
+    _write(tmp_path, "b.yaml", "b: 2\n")
+    result = await helpers.run_step(
+        "yaml-merge",
+        {
+            "inFiles": ["a.yaml", "gone.yaml", "b.yaml"],
+            "outFile": "m.yaml",
+            "ignoreMissingFiles": True,
+        },
+        helpers.make_ctx(tmp_path),
+    )
+    assert result.output == {"commitMessage": "Merged 2 YAML files to m.yaml\n- a.yaml\n- b.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"inFiles": ["a.yaml"], "outFile": "dir"}, "outFile 'dir' is a directory"),
+        ({"inFiles": ["a.yaml"], "outFile": "file/m.yaml"}, "'file' is a file, not a directory"),
+        (
+            {"inFiles": ["a.yaml", "dir"], "outFile": "m.yaml", "ignoreMissingFiles": True},
+            "input file 'dir' is a directory",
+        ),
+        ({"inFiles": ["a.yaml", "bad.yaml"], "outFile": "m.yaml"}, "'bad.yaml' is not valid YAML"),
+    ],
+    ids=["out-is-a-directory", "out-under-a-file", "input-is-a-directory", "invalid-input"],
+)
+async def test_yaml_merge_failures_say_what_is_wrong_and_write_nothing(tmp_path, config, words):
+    _write(tmp_path, "a.yaml", "a: 1\n")
+    _write(tmp_path, "bad.yaml", "a: [\n")
+    _write(tmp_path, "file", "x")
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(errors.TerminalStepError, match=words):
+        await helpers.run_step("yaml-merge", config, helpers.make_ctx(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "bad.yaml", "dir", "file"]
+    assert list((tmp_path / "dir").iterdir()) == []
+
+
+@pytest.mark.parametrize("step", ["yaml-update", "yaml-parse"])
+async def test_yaml_steps_on_a_directory_say_so(tmp_path, step):
+    (tmp_path / "values").mkdir()
+    config = (
+        {"path": "values", "updates": [{"key": "a", "value": 1}]}
+        if step == "yaml-update"
+        else {"path": "values", "outputs": [{"name": "a", "fromExpression": "a"}]}
+    )
+    with pytest.raises(errors.TerminalStepError, match="'values' is a directory"):
+        await helpers.run_step(step, config, helpers.make_ctx(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        # Kargo's pkg/yaml/update.go drops a leading colon: the part is a mapping key
+        ("a: {}\n", "a.:0", "a:\n  '0': S\n"),
+        ("x: 1\n", "a.:0", "x: 1\na:\n  '0': S\n"),
+        # and new structure is always a mapping, even for a number
+        ("x: 1\n", "a.0", "x: 1\na:\n  '0': S\n"),
+        # an index past the end appends one item (no null padding, unlike sjson)
+        ("l:\n- A\n- C\n", "l.4", "l:\n- A\n- C\n- S\n"),
+        ("l: [A, C]\n", "l.4", "l: [A, C, S]\n"),
+        ("l: [A, C]\n", "l.:1", "l: [A, S]\n"),
+    ],
+)
+def test_yaml_key_paths_follow_kargos_update_go(text, key, expected):
+    update = yaml_steps.Update(key, workdir.split_key(key), "S")
+    assert yaml_steps.update_text(text, [update]) == expected
