@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from kargo import clock as clock_mod
+from kargo import clock as clock_mod, errors
 from kargo.controller import (
     events as events_mod,
     promotions,
@@ -42,6 +42,21 @@ def promotion_concurrency() -> int:
         log.warning("%s=%r is not a number; using %d", CONCURRENCY_ENV, raw, 4)
         return runtime.DEFAULT_CONCURRENCY
     return max(1, value)
+
+
+POLICY_SERVICE = "git_push_integration_policy"  # what git-push reads (kargo.promotion.steps.git)
+
+
+def git_push_policy() -> push_mod.IntegrationPolicy:
+    """GIT_PUSH_INTEGRATION_POLICY (default RebaseOrMerge), as in Kargo; an unknown value
+    stops the controllers at startup with the allowed values, not at the first moved branch."""
+    raw = os.environ.get(push_mod.POLICY_ENV, "")
+    if not raw.strip():
+        return push_mod.IntegrationPolicy.REBASE_OR_MERGE
+    try:
+        return push_mod.parse_policy(raw)
+    except ValueError as err:
+        raise errors.ValidationError(str(err)) from None
 
 
 class RememberingCredentials:
@@ -87,12 +102,15 @@ def build_manager(
     services: engine_mod.EngineServices | None = None,
     events: promotions.EventRecorder | None = None,
     analysis_runner: analysis.AnalysisRunner | None = None,
+    git_push_integration_policy: push_mod.IntegrationPolicy | None = None,
 ) -> tuple[runtime.Manager, promotions.PromotionReconciler]:
     """The manager with every reconciler registered (not started).
 
     Events go to the store (`kargo get events`) unless `events` is given; verification uses the
-    web, prometheus and job providers unless `analysis_runner` is given.
+    web, prometheus and job providers unless `analysis_runner` is given. git-push integrates a
+    moved branch by `git_push_integration_policy` (default: GIT_PUSH_INTEGRATION_POLICY).
     """
+    policy = git_push_integration_policy or git_push_policy()
     if services is None:
         services = engine_mod.EngineServices(
             credentials=warehouses.default_credentials(store),
@@ -105,6 +123,7 @@ def build_manager(
         mirrors = mirror_mod.MirrorCache(work_root / MIRRORS_DIR)
         services.extra["git_mirrors"] = mirrors
     services.extra.setdefault("git_push_coordinator", push_mod.PushCoordinator())
+    services.extra.setdefault(POLICY_SERVICE, policy)  # the operator's, for every git-push
     if services.control_plane is None:
         services.control_plane = store
     if services.data_store is None:
@@ -169,6 +188,7 @@ async def run_controllers(
     stop: asyncio.Event,
     services: engine_mod.EngineServices | None = None,
     events: promotions.EventRecorder | None = None,
+    git_push_integration_policy: push_mod.IntegrationPolicy | None = None,
 ) -> None:
     """Run every controller against `store` until `stop` is set."""
     manager, _ = build_manager(
@@ -178,6 +198,7 @@ async def run_controllers(
         work_root=work_root,
         services=services,
         events=events,
+        git_push_integration_policy=git_push_integration_policy,
     )
     removed = await sweep_work_dirs(store, work_root)
     if removed:

@@ -409,10 +409,9 @@ async def discover_commits(
     subscription's spec changed, since then the previous selection no longer applies.
     """
     s = _settings(sub)
-    mirror = mirrors_cache.get(s.repo_url)
+    # an insecure subscription reads its own mirror: it never turns verification off for others
+    mirror = mirrors_cache.get(s.repo_url, insecure_skip_tls_verify=s.insecure_skip_tls_verify)
     try:
-        if s.insecure_skip_tls_verify:
-            await mirror.skip_tls_verify()
         observed, branch = await _observe(s, mirror, credentials)
         if (
             previous

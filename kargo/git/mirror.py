@@ -1,4 +1,5 @@
-"""A cache of local bare mirrors, one per normalised repository URL, updated by `git fetch`.
+"""A cache of local bare mirrors, one per normalised repository URL (and TLS setting), updated
+by `git fetch`.
 
 Discovery and promotion share one `MirrorCache` per process: the first user of a URL creates
 its mirror (`git init --bare` plus a remote, no network), every later use only fetches what
@@ -12,6 +13,12 @@ to full fetches by itself and remembers it. A mirror first needed by a promotion
 shallow instead (`--depth 1`, with the files of each branch tip): what a promotion needs is
 the tip, and that costs no more than the cheapest `git clone` would; later fetches add only
 new commits, and the first discovery of the repository deepens it to full history once.
+
+A clone or subscription with `insecureSkipTLSVerify` gets a mirror of its own (the cache is
+keyed by URL and that setting), whose config has `http.sslVerify false` so its worktrees (lazy
+blob fetches, tag pushes) follow it; the normal mirror of the URL always verifies, so one
+insecure user never switches verification off for anyone else. Both share `key` (the URL), so
+pushes to one branch are serialised across them (`kargo.git.push` leases by `key`).
 
 Each mirror has an asyncio lock: fetches and worktree bookkeeping on one URL run one at a time,
 while different URLs proceed in parallel. Neighbours: `kargo.git.cli` runs the commands;
@@ -128,7 +135,14 @@ class Mirror:
     """One local bare mirror of a remote repository."""
 
     def __init__(
-        self, url: str, key: str, path: Path, *, blobless: bool, shallow_start: bool = False
+        self,
+        url: str,
+        key: str,
+        path: Path,
+        *,
+        blobless: bool,
+        shallow_start: bool = False,
+        insecure_skip_tls_verify: bool = False,
     ) -> None:
         self.url, self._url_credentials = split_userinfo(url)
         self.key = key
@@ -146,19 +160,10 @@ class Mirror:
         self.default_branch: str | None = None  # remote HEAD's branch, learnt once
         self._requests: dict[tuple[str, ...], int] = {}  # single flight, per refspec list
         self._covered: dict[tuple[str, ...], int] = {}
-        self.insecure_skip_tls_verify = False  # set by skip_tls_verify(); then for every user
+        # fixed for the mirror's life: an insecure mirror is a separate directory (see get())
+        self.insecure_skip_tls_verify = insecure_skip_tls_verify
         self._worktree_config = False
-
-    async def skip_tls_verify(self) -> None:
-        """Accept any TLS certificate from this remote (insecureSkipTLSVerify), from now on.
-
-        Written to the mirror's config so worktrees (lazy blob fetches, tag pushes) follow it."""
-        if self.insecure_skip_tls_verify:
-            return
-        async with self.lock:
-            await self.ensure()
-            await self.git(["config", "http.sslVerify", "false"])
-        self.insecure_skip_tls_verify = True
+        self._tls_checked = False
 
     async def enable_worktree_config(self) -> None:
         """Per-worktree configs (each worktree keeps its own sparse settings), set up once.
@@ -212,6 +217,8 @@ class Mirror:
         if self.blobless:
             lines += ["\tpromisor = true", "\tpartialclonefilter = blob:none"]
             lines += ["[extensions]", "\tpartialClone = origin"]
+        if self.insecure_skip_tls_verify:
+            lines += ["[http]", "\tsslVerify = false"]
         lines += ["[core]", "\trepositoryformatversion = 1"]
         lines += ["[extensions]", "\tworktreeConfig = true"]
         lines += ["[gc]", "\tauto = 0", "[advice]", "\tdetachedHead = false"]
@@ -230,6 +237,8 @@ class Mirror:
         so a crash never leaves a half-configured mirror behind.
         """
         if (self.path / "HEAD").exists():
+            if not self._tls_checked:
+                await self._correct_tls()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".init")
@@ -238,6 +247,22 @@ class Mirror:
         await cli.run_git(["init", "--quiet", "--bare", str(tmp)], cwd=self.path.parent)
         self._write_config(tmp)
         tmp.rename(self.path)
+        self._tls_checked = True
+
+    async def _correct_tls(self) -> None:
+        """Make an existing mirror's `http.sslVerify` match what it is for, once per process.
+
+        Older versions wrote `http.sslVerify false` into the one shared mirror of a URL after a
+        single insecure clone, which then skipped verification for every later user: a normal
+        mirror drops it here, and an insecure one gets it if it lacks it."""
+        current = await self.git(["config", "--get-all", "http.sslVerify"], check=False)
+        values = current.stdout.split()
+        if self.insecure_skip_tls_verify:
+            if values != ["false"]:
+                await self.git(["config", "--replace-all", "http.sslVerify", "false"])
+        elif values:
+            await self.git(["config", "--unset-all", "http.sslVerify"])
+        self._tls_checked = True
 
     async def _disable_blobless(self) -> None:
         self.blobless = False
@@ -361,46 +386,63 @@ class Mirror:
 
 
 class MirrorCache:
-    """One `Mirror` per normalised URL under `root`; share one instance per process."""
+    """One `Mirror` per normalised URL (and TLS setting) under `root`; one instance per process."""
 
     def __init__(self, root: Path | str, *, blobless: bool = True) -> None:
         self.root = Path(root)
         self.blobless = blobless
-        self._mirrors: dict[str, Mirror] = {}
+        self._mirrors: dict[tuple[str, bool], Mirror] = {}
 
-    def get(self, url: str, *, blobless: bool | None = None, for_promotion: bool = False) -> Mirror:
+    def get(
+        self,
+        url: str,
+        *,
+        blobless: bool | None = None,
+        for_promotion: bool = False,
+        insecure_skip_tls_verify: bool = False,
+    ) -> Mirror:
         """The mirror for `url` (created lazily on first fetch; no I/O here).
 
         A mirror first needed by a promotion (`for_promotion`) starts as a shallow copy of the
         branch tips with their files (no blob filter: a checkout then never waits for blobs);
-        one first needed by discovery starts blobless with full history."""
+        one first needed by discovery starts blobless with full history.
+
+        `insecure_skip_tls_verify` selects a separate mirror of the URL that accepts any
+        certificate, so that setting applies to its own users only."""
         clean, _ = split_userinfo(url)
         key = normalize_url(clean)
-        mirror = self._mirrors.get(key)
+        mirror = self._mirrors.get((key, insecure_skip_tls_verify))
         if mirror is None:
             digest = hashlib.sha256(key.encode()).hexdigest()[:24]
             slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", key.rsplit("/", 1)[-1])[:40] or "repo"
+            suffix = "-insecure" if insecure_skip_tls_verify else ""
             mirror = Mirror(
                 url,
                 key,
-                self.root / f"{slug}-{digest}.git",
+                self.root / f"{slug}-{digest}{suffix}.git",
                 blobless=False
                 if for_promotion
                 else self.blobless
                 if blobless is None
                 else blobless,
                 shallow_start=for_promotion,
+                insecure_skip_tls_verify=insecure_skip_tls_verify,
             )
-            self._mirrors[key] = mirror
+            self._mirrors[(key, insecure_skip_tls_verify)] = mirror
         elif mirror._url_credentials is None:
             mirror._url_credentials = split_userinfo(url)[1]
         return mirror
 
     async def ls_remote(
-        self, url: str, credentials: cli.GitCredentials | None = None
+        self,
+        url: str,
+        credentials: cli.GitCredentials | None = None,
+        *,
+        insecure_skip_tls_verify: bool = False,
     ) -> dict[str, str]:
         """ref -> sha of the remote at `url` (one `git ls-remote`)."""
-        return (await self.get(url).ls_remote(credentials)).refs
+        mirror = self.get(url, insecure_skip_tls_verify=insecure_skip_tls_verify)
+        return (await mirror.ls_remote(credentials)).refs
 
     def __len__(self) -> int:
         return len(self._mirrors)

@@ -9,9 +9,14 @@ the final tip once, and hands each promotion its own commit sha. A request whose
 cannot be integrated fails alone; the others still land.
 
 When the remote moved, commits are integrated by policy (Kargo's GIT_PUSH_INTEGRATION_POLICY):
-`None` (fail), `AlwaysRebase`, `RebaseOrMerge` (default), `RebaseOrFail`, `AlwaysMerge`. A push
-the remote rejects because it moved again is retried, up to the request's `max_attempts`.
-Force pushes and tag pushes take the same lock but are never coalesced.
+`None` (fail), `AlwaysRebase`, `RebaseOrMerge` (default), `RebaseOrFail`, `AlwaysMerge`. The
+two "RebaseOr" policies rebase only when it is safe: every commit to rebase is signed by the
+checkout's signing key and signing is on, or every one is unsigned and signing is off; a rebase
+of signed commits re-signs them with that key. A rebase or merge that conflicts fails the push
+(a conflict needs a person, as in Kargo). A push the remote rejects because it moved again is
+retried, up to the request's `max_attempts`. Force pushes and tag pushes take the same lock but
+are never coalesced. The cross-replica lease is renewed every third of its time-to-live while
+the push runs, so that a slow push keeps it.
 
 Group commit: git-clone tells the coordinator which checkouts will probably push to a lane soon
 (`PushCoordinator.expect`). A lane about to push while some of those have not asked yet lingers
@@ -28,7 +33,9 @@ Neighbours: `kargo.git.worktree` (the checkouts), `kargo.promotion.steps.git` (g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -36,6 +43,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
+
+import pygit2
 
 from kargo import clock as clocks
 from kargo.git import (
@@ -47,6 +56,8 @@ from kargo.git import (
     worktree as worktrees,
 )
 
+log = logging.getLogger(__name__)
+
 
 class IntegrationPolicy(StrEnum):
     """How a push integrates commits when the remote branch has moved."""
@@ -56,6 +67,24 @@ class IntegrationPolicy(StrEnum):
     REBASE_OR_MERGE = "RebaseOrMerge"
     REBASE_OR_FAIL = "RebaseOrFail"
     ALWAYS_MERGE = "AlwaysMerge"
+
+
+POLICY_ENV = "GIT_PUSH_INTEGRATION_POLICY"  # Kargo's name for the operator's setting
+
+
+def parse_policy(value: str, *, where: str = POLICY_ENV) -> IntegrationPolicy:
+    """The policy named `value`; a ValueError naming `where` and the allowed values if none is.
+
+    Shared by the server's settings and the controllers, so both refuse the same values with
+    the same words."""
+    try:
+        return IntegrationPolicy(value.strip())
+    except ValueError:
+        allowed = ", ".join(p.value for p in IntegrationPolicy)
+        raise ValueError(
+            f"{where}={value!r} is not a git push integration policy; use one of {allowed} "
+            f"(default {IntegrationPolicy.REBASE_OR_MERGE.value})"
+        ) from None
 
 
 class LeaseStore(Protocol):
@@ -297,14 +326,16 @@ class PushCoordinator:
         async with lane.lock:
             await self._with_lease(request, _push)
 
+    @staticmethod
+    def lease_name(mirror: mirrors.Mirror, branch: str) -> str:
+        """The store lease every replica takes to push to `branch` of `mirror`'s repository."""
+        return "git-push:" + hashlib.sha256(f"{mirror.key}\x00{branch}".encode()).hexdigest()[:32]
+
     async def _with_lease(self, request: PushRequest, work: Any) -> None:
         if request.leases is None:
             await work()
             return
-        name = (
-            "git-push:"
-            + hashlib.sha256(f"{request.mirror.key}\x00{request.branch}".encode()).hexdigest()[:32]
-        )
+        name = self.lease_name(request.mirror, request.branch)
         delay = 0.02
         for _ in range(6000):
             if await request.leases.try_acquire_lease(name, self.holder, self.lease_ttl):
@@ -317,10 +348,34 @@ class PushCoordinator:
                 f"branch {request.branch}: retry the promotion",
                 failure=cli.GitFailure.TIMEOUT,
             )
+        renewer = asyncio.ensure_future(self._renew(request.leases, name, request))
         try:
             await work()
         finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
             await request.leases.release_lease(name, self.holder)
+
+    async def _renew(self, leases: LeaseStore, name: str, request: PushRequest) -> None:
+        """Renew the lease every third of its ttl while the push runs (cancelled when done).
+
+        A push that outlives the ttl would otherwise let another replica take the lease and
+        push to the same branch at the same time. A failed renewal is only logged: the remote
+        still refuses a push that is not a fast-forward, and the next renewal may succeed."""
+        while True:
+            await self.clock.sleep(self.lease_ttl / 3)
+            try:
+                held = await leases.try_acquire_lease(name, self.holder, self.lease_ttl)
+            except Exception as err:  # the database may be briefly unreachable
+                held = False
+                log.warning("renewing the push lease for %s failed: %s", request.branch, err)
+            if not held:
+                log.warning(
+                    "lost the push lease for %s branch %s to another replica",
+                    request.mirror.url,
+                    request.branch,
+                )
 
     async def _process(self, batch: list[PushRequest]) -> None:
         try:
@@ -359,11 +414,7 @@ class PushCoordinator:
             for req in list(live):
                 if attempt > req.max_attempts:
                     live.remove(req)
-                    _fail(
-                        req,
-                        f"push to {req.mirror.url} branch {req.branch} gave up after "
-                        f"{req.max_attempts} attempts: the branch kept moving; retry later",
-                    )
+                    _fail(req, _gave_up(req, req.max_attempts))
             results: dict[int, str] = {}
             tip = await _Integration(lead.mirror, lead.branch, remote, results).run(live)
             if not live:
@@ -391,11 +442,15 @@ class PushCoordinator:
                     req.future.set_result(results[id(req)])
             return
         for req in live:
-            _fail(
-                req,
-                f"push to {req.mirror.url} branch {req.branch} gave up after {attempts} "
-                "attempts: the remote kept rejecting it; retry the promotion later",
-            )
+            _fail(req, _gave_up(req, attempts))
+
+
+def _gave_up(req: PushRequest, attempts: int) -> str:
+    return (
+        f"push to {req.mirror.url} branch {req.branch} gave up after {attempts} attempt(s) "
+        f"(maxAttempts {req.max_attempts}): each time, other commits landed on the branch "
+        "before this push did; retry the promotion later, or raise git-push's maxAttempts"
+    )
 
 
 _REPLAY_POLICIES = (
@@ -406,8 +461,23 @@ _REPLAY_POLICIES = (
 
 
 def _replayable(req: PushRequest) -> bool:
-    """Whether the batch may replay this request's commit instead of rebasing its worktree."""
+    """Whether the batch may replay this request's commit instead of rebasing its worktree.
+
+    A replay is a rebase without conflicts, so only rebase policies allow it; fast-import
+    writes no signature, so a checkout that signs never replays (its commits are rebased and
+    re-signed in its worktree) and neither does a signed commit (see `_try_replay`)."""
     return not req.force and not req.identity.signing_key and req.policy in _REPLAY_POLICIES
+
+
+def _signed(repo: Path, sha: str) -> bool:
+    """Whether the commit carries a signature (a `gpgsig` header), without verifying it.
+
+    A commit that cannot be read counts as signed: the caller then takes the careful path."""
+    try:
+        found = objects.repository(repo)[sha]
+    except (KeyError, ValueError):
+        return True
+    return not isinstance(found, pygit2.Commit) or found.gpg_signature[0] is not None
 
 
 class _Integration:
@@ -428,15 +498,15 @@ class _Integration:
 
     async def run(self, live: list[PushRequest]) -> str | None:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
-        if len(live) == 1 and self.remote is not None and _replayable(live[0]):
+        if len(live) == 1 and self.remote is not None and not live[0].force:
             # a lone commit made on the branch as it is (the usual single promotion): pushed
-            # as it is, without reading it with git
+            # as it is (signature and all), without reading it with git
             sha = await worktrees.head(live[0].worktree)
             if objects.parents(self.mirror.path, sha) == [self.remote]:
                 self.tip = self.results[id(live[0])] = sha
                 return sha
-        if self.remote is not None:  # one `git log` reads every replayable commit of the batch
-            heads = {id(r): await worktrees.head(r.worktree) for r in live if _replayable(r)}
+        if self.remote is not None:  # one `git log` reads every request's commit of the batch
+            heads = {id(r): await worktrees.head(r.worktree) for r in live if not r.force}
             infos = await replays.describe(self.mirror.path, list(heads.values()))
             for req in live:
                 req.commit = infos.get(heads.get(id(req), ""))
@@ -494,6 +564,8 @@ class _Integration:
         if info.sha in upstream_commits or info.sha == self.remote:
             self.results[id(req)] = self.tip or info.sha  # already on the remote
             return True
+        if not _replayable(req) or _signed(self.mirror.path, info.sha):
+            return False  # by policy, or for a signature, integrated in its worktree
         if self.changed.collides(info.paths) or upstream_paths.collides(info.paths):
             return False
         self.pending.append((req, replays.Replay(info, req.identity.name, req.identity.email)))
@@ -557,25 +629,95 @@ async def _integrate(req: PushRequest, tip: str | None) -> str:
 
 
 async def _rebase_or_merge(req: PushRequest, tip: str, where: str) -> str:
-    """Rebase or merge the request's HEAD onto `tip` in its worktree, by its policy."""
-    env: Mapping[str, str] = req.identity.env()
-    creds, url = req.credentials, req.mirror.url
-    if req.policy is not IntegrationPolicy.ALWAYS_MERGE:
-        rebased = await worktrees.run(
-            req.worktree, ["rebase", "--quiet", tip], creds, env=env, check=False, url=url
-        )
-        if rebased.ok:
-            return await worktrees.head(req.worktree)
-        await worktrees.run(req.worktree, ["rebase", "--abort"], creds, env=env, check=False)
-        if req.policy is not IntegrationPolicy.REBASE_OR_MERGE:
-            raise PushRejected(
-                f"push to {where} failed: rebasing onto the new remote commits conflicts "
-                f"(policy {req.policy.value}); resolve the conflict or retry the promotion",
-                failure=cli.GitFailure.CONFLICT,
+    """Rebase or merge the request's HEAD onto `tip` in its worktree, by its policy.
+
+    Signing happens here with the checkout's key (a rebase re-signs, a merge commit is
+    signed), in a private GNUPGHOME that also serves to check who signed the commits."""
+    async with worktrees.signing_env(req.identity) as (sign_args, sign_env):
+        env: dict[str, str] = {**req.identity.env(), **sign_env}
+        policy = req.policy
+        rebase = policy is IntegrationPolicy.ALWAYS_REBASE
+        if policy in (IntegrationPolicy.REBASE_OR_MERGE, IntegrationPolicy.REBASE_OR_FAIL):
+            unsafe = await _unsafe_to_rebase(req, tip, sign_args, env)
+            rebase = unsafe is None
+            if unsafe is not None and policy is IntegrationPolicy.REBASE_OR_FAIL:
+                raise PushRejected(
+                    f"push to {where} failed: the branch moved and policy RebaseOrFail rebases "
+                    f"only when that keeps the commits' signatures meaningful, but {unsafe}; "
+                    "sign every commit with git-clone's author.signingKey (or none of them), "
+                    "or have the operator choose RebaseOrMerge or AlwaysMerge "
+                    f"({POLICY_ENV})",
+                    failure=cli.GitFailure.REJECTED,
+                )
+        if rebase:
+            return await _rebase(req, tip, where, sign_args, env)
+        return await _merge(req, tip, where, sign_args, env)
+
+
+async def _unsafe_to_rebase(
+    req: PushRequest, tip: str, sign_args: list[str], env: Mapping[str, str]
+) -> str | None:
+    """Why rebasing the commits not on `tip` would be unsafe, or None when it is safe.
+
+    Safe (Kargo's rule): signing is on and every commit is signed by the checkout's key, or
+    signing is off and no commit is signed. A rebase rewrites the commits, so it must not drop
+    a signature it cannot make again, nor sign in the key's name what someone else wrote."""
+    if not req.identity.signing_key:  # read the headers only: no gpg needed
+        listed = await worktrees.run(req.worktree, ["rev-list", "HEAD", f"^{tip}"])
+        signed = [sha[:12] for sha in listed.stdout.split() if _signed(req.mirror.path, sha)]
+        if signed:
+            return (
+                f"signing is not enabled for this checkout and commit(s) {', '.join(signed)} "
+                "are signed"
             )
+        return None
+    listed = await worktrees.run(
+        req.worktree, ["log", "--format=%H %G? %GF %GP", "HEAD", f"^{tip}"], env=env
+    )
+    commits = [line.split(" ") for line in listed.stdout.splitlines() if line.strip()]
+    fingerprint = sign_args[0].removeprefix("-S") if sign_args else ""
+    foreign = [
+        c[0][:12] for c in commits if c[1] not in ("G", "U") or fingerprint not in (c[2:] or [""])
+    ]
+    if foreign:
+        return (
+            f"commit(s) {', '.join(foreign)} are not signed by the checkout's signing key "
+            "(git-clone's author.signingKey)"
+        )
+    return None
+
+
+async def _rebase(
+    req: PushRequest, tip: str, where: str, sign_args: list[str], env: Mapping[str, str]
+) -> str:
+    """Rebase onto `tip` (re-signing when `sign_args`); a conflict fails, never merges."""
+    creds, url = req.credentials, req.mirror.url
+    sign = sign_args or ["--no-gpg-sign"]
+    rebased = await worktrees.run(
+        req.worktree, ["rebase", "--quiet", *sign, tip], creds, env=env, check=False, url=url
+    )
+    if rebased.ok:
+        return await worktrees.head(req.worktree)
+    await worktrees.run(req.worktree, ["rebase", "--abort"], creds, env=env, check=False)
+    raise PushRejected(
+        f"push to {where} failed: rebasing this promotion's commits onto the branch's new "
+        f"commits conflicts (policy {req.policy.value}); a conflict needs manual resolution, "
+        "so no further attempt is made: resolve it on the branch (or stop other writers from "
+        "changing the same files) and retry the promotion",
+        failure=cli.GitFailure.CONFLICT,
+    )
+
+
+async def _merge(
+    req: PushRequest, tip: str, where: str, sign_args: list[str], env: Mapping[str, str]
+) -> str:
+    """Merge `tip` in (a signed merge commit when `sign_args`); a conflict fails."""
+    creds, url = req.credentials, req.mirror.url
+    sign = sign_args or ["--no-gpg-sign"]
+    message = f"Merge {req.branch} into promotion"
     merged = await worktrees.run(
         req.worktree,
-        ["merge", "--quiet", "--no-edit", "-m", f"Merge {req.branch} into promotion", tip],
+        ["merge", "--quiet", "--no-edit", *sign, "-m", message, tip],
         creds,
         env=env,
         check=False,
@@ -584,8 +726,10 @@ async def _rebase_or_merge(req: PushRequest, tip: str, where: str) -> str:
     if not merged.ok:
         await worktrees.run(req.worktree, ["merge", "--abort"], creds, env=env, check=False)
         raise PushRejected(
-            f"push to {where} failed: merging the new remote commits conflicts "
-            f"(policy {req.policy.value}); resolve the conflict or retry the promotion",
+            f"push to {where} failed: merging the branch's new commits into this promotion's "
+            f"commits conflicts (policy {req.policy.value}); a conflict needs manual resolution, so no "
+            "further attempt is made: resolve it on the branch (or stop other writers from "
+            "changing the same files) and retry the promotion",
             failure=cli.GitFailure.CONFLICT,
         )
     return await worktrees.head(req.worktree)

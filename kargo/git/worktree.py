@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from kargo.git import cli, mirror as mirrors, objects
+from kargo.git import cli, mirror as mirrors, objects, refname
 
 METADATA = "kargo-checkout.json"
 SIGNING_KEY = "kargo-signing-key.asc"
@@ -464,7 +464,7 @@ async def commit_tree(
     worktree: Path, tree: str, parents: Sequence[str], message: str, identity: Identity
 ) -> str:
     """A commit of `tree` made by git (for signed commits); no ref moves."""
-    async with _signing_env(identity) as (sign_args, sign_env):
+    async with signing_env(identity) as (sign_args, sign_env):
         args = ["commit-tree", *sign_args, tree]
         for parent in parents:
             args += ["-p", parent]
@@ -499,7 +499,7 @@ async def clear(worktree: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _signing_env(identity: Identity) -> AsyncIterator[tuple[list[str], dict[str, str]]]:
+async def signing_env(identity: Identity) -> AsyncIterator[tuple[list[str], dict[str, str]]]:
     """Import the signing key into a private GNUPGHOME; yield (git args, env) that sign."""
     if not identity.signing_key:
         yield [], {}
@@ -565,7 +565,7 @@ async def commit_all(
         status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], check=False)
         if status.returncode == 0:
             return "", False
-    async with _signing_env(identity) as (sign_args, sign_env):
+    async with signing_env(identity) as (sign_args, sign_env):
         env = {**identity.env(), **sign_env}
         if meta.orphan and await head(worktree) == meta.placeholder:
             tree = (await run(worktree, ["write-tree"])).stdout.strip()
@@ -601,7 +601,9 @@ async def make_tag(
 ) -> str:
     """An annotated tag of HEAD in this worktree's private tag namespace; returns the commit."""
     ref = TAG_NAMESPACE + name
-    await run(worktree, ["check-ref-format", f"refs/tags/{name}"])
+    invalid = refname.error("tag", name)
+    if invalid is not None:  # git's own check-ref-format says nothing about why
+        raise cli.GitError(invalid, failure=cli.GitFailure.OTHER)
     exists = await run(worktree, ["rev-parse", "--verify", "--quiet", ref], check=False)
     if exists.ok and not force:
         raise cli.GitError(

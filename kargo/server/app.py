@@ -104,6 +104,7 @@ async def _run_controllers(state: deps.ServerState, stop: asyncio.Event) -> None
         registry=registry,
         work_root=state.settings.work_root,
         stop=stop,
+        git_push_integration_policy=state.settings.git_push_integration_policy,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kargo import errors
+from kargo.git import push as pushes
 
 Component = Literal["api", "controllers"]
 ALL_COMPONENTS: tuple[Component, ...] = ("api", "controllers")
@@ -55,6 +56,8 @@ class Settings(BaseModel):
     token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # GIT_PUSH_INTEGRATION_POLICY, Kargo's name: how git-push integrates a moved branch
+    git_push_integration_policy: pushes.IntegrationPolicy = pushes.IntegrationPolicy.REBASE_OR_MERGE
 
     @field_validator("components", mode="before")
     @classmethod
@@ -104,6 +107,8 @@ class Settings(BaseModel):
         for var, name in mapping.items():
             if env.get(var):
                 values[name] = env[var]
+        if env.get(pushes.POLICY_ENV, "").strip():
+            values["git_push_integration_policy"] = policy_from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             settings = cls.model_validate(values)
@@ -159,6 +164,30 @@ class Settings(BaseModel):
                 )
         if problems:
             raise errors.ValidationError("unsafe server settings", problems)
+
+
+def policy_from_env(env: Mapping[str, str] | None = None) -> pushes.IntegrationPolicy:
+    """GIT_PUSH_INTEGRATION_POLICY (default RebaseOrMerge), refused at startup when unknown:
+    a typo would otherwise surface only when a promotion's push meets a moved branch."""
+    env = os.environ if env is None else env
+    raw = env.get(pushes.POLICY_ENV, "")
+    if not raw.strip():
+        return pushes.IntegrationPolicy.REBASE_OR_MERGE
+    try:
+        return pushes.parse_policy(raw)
+    except ValueError:
+        allowed = ", ".join(p.value for p in pushes.IntegrationPolicy)
+        raise errors.ValidationError(
+            "invalid server settings",
+            [
+                errors.Problem(
+                    f"{raw!r} is not a git push integration policy",
+                    path=pushes.POLICY_ENV,
+                    hint=f"use one of {allowed} (case-sensitive), or unset it for the default "
+                    "RebaseOrMerge",
+                )
+            ],
+        ) from None
 
 
 def _looks_like_hostname(value: str) -> bool:

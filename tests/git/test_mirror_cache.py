@@ -83,16 +83,6 @@ async def test_credentials_in_the_url_are_moved_to_askpass(tmp_path, git_server)
     assert GIT_PASSWORD not in (mirror.path / "config").read_text()
 
 
-async def test_skipping_tls_verification_reaches_the_mirror_config(tmp_path, git_server):
-    url = git_server.create_repo("app")
-    git_server.writer("app").commit({"a.txt": "1"}, "first")
-    mirror = mirrors.MirrorCache(tmp_path / "c").get(url)
-    await mirror.skip_tls_verify()
-    await mirror.fetch(GOOD)
-    assert (await mirror.git(["config", "http.sslVerify"])).stdout.strip() == "false"
-    assert (await mirror.ls_remote(GOOD)).refs["refs/heads/main"]
-
-
 async def test_a_promotion_mirror_starts_shallow_and_discovery_deepens_it(tmp_path, git_server):
     url = git_server.create_repo("app")
     writer = git_server.writer("app")

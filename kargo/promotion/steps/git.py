@@ -19,10 +19,11 @@ import asyncio
 import tempfile
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from kargo import errors
 from kargo.git import (
@@ -30,6 +31,7 @@ from kargo.git import (
     lazy as lazy_checkouts,
     mirror as mirrors,
     push as pushes,
+    refname,
     worktree as worktrees,
 )
 from kargo.promotion import registry as reg, workdir
@@ -44,6 +46,15 @@ BRANCHES_REFSPEC = f"+refs/heads/*:{mirrors.HEADS}*"
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+def _ref_name(kind: str, value: str) -> str:
+    """A branch or tag name git accepts; refused at validation, naming the rule it breaks,
+    rather than by git mid-step with no explanation."""
+    problem = refname.error(kind, value)
+    if problem is not None:
+        raise PydanticCustomError("ref_name", problem)
+    return value
 
 
 class GitAuthor(_Config):
@@ -88,6 +99,16 @@ class GitCheckout(_Config):
         description="The key of this checkout's commit in the `commits` output (default: path).",
     )
 
+    @field_validator("branch")
+    @classmethod
+    def _branch_name(cls, value: str | None) -> str | None:
+        return None if value is None else _ref_name("branch", value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_name(cls, value: str | None) -> str | None:
+        return None if value is None else _ref_name("tag", value)
+
     @model_validator(mode="after")
     def _one_ref(self) -> GitCheckout:
         if sum(x is not None for x in (self.branch, self.commit, self.tag)) > 1:
@@ -108,7 +129,8 @@ class GitCloneConfig(_Config):
     insecure_skip_tls_verify: bool = Field(
         default=False,
         alias="insecureSkipTLSVerify",
-        description="Accept any TLS certificate from the git server.",
+        description="Accept any TLS certificate from the git server, for this clone only: "
+        "it gets a mirror of its own, and other clones and Warehouses of the URL still verify.",
     )
     recurse_submodules: bool = Field(default=False, description="Also check out submodules.")
     blobless: bool | None = Field(
@@ -146,13 +168,22 @@ class GitCommitConfig(_Config):
 
 
 class GitPushConfig(_Config):
-    """Configuration of git-push."""
+    """Configuration of git-push.
+
+    When the branch moved since git-clone, this promotion's commits are integrated by the
+    operator's integration policy (`GIT_PUSH_INTEGRATION_POLICY`, as in Kargo; default
+    `RebaseOrMerge`): `AlwaysRebase` rebases, `AlwaysMerge` merges, `None` fails, and
+    `RebaseOrMerge` / `RebaseOrFail` rebase when that is safe (every commit signed by the
+    checkout's signing key with signing on, or every commit unsigned with signing off) and
+    otherwise merge / fail. A rebase of signed commits re-signs them with the checkout's key.
+    A rebase or merge that conflicts fails the step: a conflict needs manual resolution."""
 
     path: str = Field(min_length=1, description="The checkout to push.")
     target_branch: str | None = Field(
         default=None,
         min_length=1,
-        description="The branch to push to (default: the branch the checkout tracks).",
+        description="The branch to push to (default: the branch the checkout tracks). Must "
+        "be a valid branch name (`git check-ref-format --branch`).",
     )
     generate_target_branch: bool = Field(
         default=False,
@@ -163,17 +194,34 @@ class GitPushConfig(_Config):
     )
     force: bool = Field(default=False, description="Overwrite the remote branch or tag.")
     max_attempts: int = Field(
-        default=10, ge=1, le=100, description="Push attempts when the remote keeps moving."
+        default=10,
+        ge=1,
+        le=2147483647,
+        description="Push attempts when other commits keep landing on the branch first.",
     )
-    provider: str | None = Field(
-        default=None, description="The git hosting provider, used to build `commitURL`."
+    provider: Literal["azure", "bitbucket", "gitea", "github", "gitlab"] | None = Field(
+        default=None,
+        description="The git hosting provider, used to build `commitURL` (default: guessed "
+        "from the host name).",
     )
     integration_policy: pushes.IntegrationPolicy | None = Field(
         default=None,
-        description="How to integrate when the remote moved: None, AlwaysRebase, "
-        "RebaseOrMerge (default), RebaseOrFail, AlwaysMerge. An extension of Kargo, which "
-        "sets this for the whole controller.",
+        description="Overrides the operator's integration policy (`GIT_PUSH_INTEGRATION_POLICY`"
+        "; default RebaseOrMerge) for this push: None, AlwaysRebase, RebaseOrMerge, "
+        "RebaseOrFail or AlwaysMerge. An extension of Kargo, which sets it for the whole "
+        "controller only.",
     )
+
+    @field_validator("target_branch")
+    @classmethod
+    def _target_branch_name(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("-") or value == "HEAD"):
+            raise PydanticCustomError(
+                "ref_name",
+                f"{value!r} is not a valid git branch name: a branch cannot be named HEAD or "
+                "start with '-' (see `git help check-ref-format`); choose another branch name",
+            )
+        return None if value is None else _ref_name("branch", value)
 
     @model_validator(mode="after")
     def _one_target(self) -> GitPushConfig:
@@ -192,8 +240,15 @@ class GitTagConfig(_Config):
 
     path: str = Field(min_length=1, description="The checkout whose HEAD to tag.")
     tag: str = Field(min_length=1, description="The tag name.")
-    message: str = Field(default="", description="The annotation (default: the tag name).")
+    message: str = Field(
+        min_length=1, description="The annotation (required, as `git tag -a` needs one)."
+    )
     force: bool = Field(default=False, description="Replace a tag of the same name.")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_name(cls, value: str) -> str:
+        return _ref_name("tag", value)
 
 
 # ------------------------------------------------------------------------------------------
@@ -341,11 +396,12 @@ async def _resolve_checkout(
 async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
     """Clone a repository into worktrees of the shared mirror (fetching only what changed)."""
     credentials = await _credentials(ctx, cfg.repo_url)
-    mirror = _mirror_cache(ctx).get(cfg.repo_url, for_promotion=True)
+    # insecureSkipTLSVerify picks a mirror of its own, so it applies to this clone only
+    mirror = _mirror_cache(ctx).get(
+        cfg.repo_url, for_promotion=True, insecure_skip_tls_verify=cfg.insecure_skip_tls_verify
+    )
     outputs: dict[str, str] = {}
     try:
-        if cfg.insecure_skip_tls_verify:
-            await mirror.skip_tls_verify()
         if not ctx.dry_run:
             # announce the pushes to come, so that pushes of promotions running at the same
             # moment are carried together (group commit, see kargo.git.push)
@@ -395,8 +451,22 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
                 ) from err
             outputs[checkout.as_ or checkout.path] = "" if orphan else sha
     except cli.GitError as err:
-        raise errors.StepError(f"error cloning {mirror.url}: {err}") from err
+        raise errors.StepError(
+            f"error cloning {mirror.url}: {err}{_certificate_hint(err, cfg)}"
+        ) from err
     return StepResult(output={"commits": outputs})
+
+
+def _certificate_hint(err: cli.GitError, cfg: GitCloneConfig) -> str:
+    """How to fix a TLS verification failure, which git itself only states."""
+    text = f"{err} {err.stderr}".lower()
+    if cfg.insecure_skip_tls_verify or "certificate" not in text:
+        return ""
+    return (
+        "; the git server's TLS certificate is not trusted: give the git server a certificate "
+        "from a CA that Kargo's host trusts, or set insecureSkipTLSVerify: true on this "
+        "git-clone to skip verification for this clone only"
+    )
 
 
 async def git_clear(ctx: StepContext, cfg: GitClearConfig) -> StepResult:
@@ -433,10 +503,24 @@ async def _dry_run_push(
     return {"branch": branch, "commit": sha, "dryRun": True, "diff": diff.stdout}
 
 
+async def _require_tag(path: Path, cfg: GitPushConfig) -> None:
+    """Refuse a `tag` this checkout never made, before git says "src refspec ... does not
+    match any" about a ref name the user never wrote."""
+    ref = f"{worktrees.TAG_NAMESPACE}{cfg.tag}"
+    found = await worktrees.run(path, ["rev-parse", "--verify", "--quiet", ref], check=False)
+    if not found.ok:
+        raise errors.TerminalStepError(
+            f"git-push {cfg.path}: tag {cfg.tag!r} does not exist in this checkout: git-push "
+            "pushes tags made by git-tag; add a git-tag step for it (same path) before git-push"
+        )
+
+
 async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
     """Push a checkout's commits (or a tag), coalesced with other promotions to the branch."""
     path, meta = _read_meta(ctx, cfg.path)
-    mirror = _mirror_cache(ctx).get(meta.repo_url)
+    mirror = _mirror_cache(ctx).get(
+        meta.repo_url, insecure_skip_tls_verify=meta.insecure_skip_tls_verify
+    )
     credentials = await _credentials(ctx, meta.repo_url)
     policy = cfg.integration_policy or pushes.IntegrationPolicy(
         ctx.services.get(POLICY_SERVICE, DEFAULT_POLICY)
@@ -446,7 +530,9 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
         mirror=mirror,
         branch="",
         credentials=credentials,
-        identity=_identity(ctx, None, meta),
+        # the checkout's signing key (git-clone's), so that a rebase re-signs and signed
+        # commits are never replayed unsigned
+        identity=_identity(ctx, None, meta, path),
         policy=policy,
         max_attempts=cfg.max_attempts,
         force=cfg.force,
@@ -455,6 +541,7 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
     coordinator = _push_coordinator(ctx)
     try:
         if cfg.tag:
+            await _require_tag(path, cfg)
             if ctx.dry_run:
                 return StepResult(output={"tag": cfg.tag, "dryRun": True})
             await coordinator.push_tag(request, cfg.tag)
@@ -470,8 +557,10 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
             )
         if meta.orphan and await worktrees.head(path) == meta.placeholder:
             raise errors.TerminalStepError(
-                f"git-push {cfg.path}: the new branch {branch!r} has no commit yet; add a "
-                "git-commit step before git-push"
+                f"git-push {cfg.path}: the new branch {branch!r} has no commit because nothing "
+                f"was written to it: git-commit makes no commit of an empty checkout (its "
+                f"output commit is then empty); have the steps before it write files into "
+                f"{cfg.path}, or add a git-commit step before git-push if there is none"
             )
         if ctx.dry_run:
             return StepResult(output=await _dry_run_push(path, mirror, branch, credentials))
@@ -495,9 +584,7 @@ async def git_tag(ctx: StepContext, cfg: GitTagConfig) -> StepResult:
     path, meta = _read_meta(ctx, cfg.path)
     identity = _identity(ctx, None, meta)
     try:
-        sha = await worktrees.make_tag(
-            path, cfg.tag, cfg.message or cfg.tag, identity, force=cfg.force
-        )
+        sha = await worktrees.make_tag(path, cfg.tag, cfg.message, identity, force=cfg.force)
     except cli.GitError as err:
         raise errors.StepError(f"error tagging {cfg.path} as {cfg.tag!r}: {err}") from err
     return StepResult(output={"tag": cfg.tag, "commit": sha})
@@ -562,8 +649,10 @@ DOCS = {
         "`generateTargetBranch`, or pushes a `tag` made by git-tag. Pushes to one repository "
         "and branch are serialised (across replicas by a lease in the database) and "
         "promotions waiting on the same branch are carried by one push. When the branch moved, "
-        "commits are integrated by `integrationPolicy`. In a promotion preview nothing is "
-        "pushed and the diff is returned instead.",
+        "commits are integrated by the operator's integration policy "
+        "(`GIT_PUSH_INTEGRATION_POLICY`, default `RebaseOrMerge`; a step may override it with "
+        "`integrationPolicy`): see below. In a promotion preview nothing is pushed and the diff "
+        "is returned instead.",
         "outputs": {
             "branch": "The branch pushed to.",
             "commit": "This promotion's commit on that branch (after any rebase or merge).",

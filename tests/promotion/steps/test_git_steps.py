@@ -166,12 +166,17 @@ async def test_clone_of_a_commit_and_of_a_tag(tmp_path, repo, services, git_serv
         await steps.git_push(ctx, steps.GitPushConfig(path="a"))
 
 
-async def test_sparse_checkout_only_has_the_listed_directories(tmp_path, repo, services):
+async def test_sparse_checkout_only_has_the_listed_directories(
+    tmp_path, repo, services, git_server
+):
+    git_server.writer("gitops").commit({"other/app.yaml": "image: v9\n"}, "another dir")
     ctx = make_ctx(tmp_path, repo, services)
     await steps.git_clone(ctx, clone_cfg(repo, sparse=["base"]))
     names = sorted(p.name for p in (ctx.work_dir / "out").iterdir())
-    assert "base" in names
-    assert (ctx.work_dir / "out" / "base" / "app.yaml").exists()
+    # cone mode: the listed directory and the top-level files, no other directory
+    assert names == [".git", "README.md", "base"]
+    assert (ctx.work_dir / "out" / "base" / "app.yaml").read_text() == "image: v1\n"
+    assert not (ctx.work_dir / "out" / "other").exists()
 
 
 async def test_clear_removes_everything_but_git(tmp_path, repo, services, git_server):
@@ -236,7 +241,7 @@ async def test_push_rebases_over_a_remote_that_moved(tmp_path, repo, services, g
     assert pushed.output["commit"] == git_server.branch_head("gitops")
 
 
-async def test_conflicting_change_falls_back_to_merge_then_fails_clearly(
+async def test_a_conflicting_rebase_fails_clearly_without_falling_back_to_a_merge(
     tmp_path, repo, services, git_server
 ):
     ctx = make_ctx(tmp_path, repo, services)
@@ -244,7 +249,7 @@ async def test_conflicting_change_falls_back_to_merge_then_fails_clearly(
     git_server.writer("gitops").commit({"base/app.yaml": "image: theirs\n"}, "theirs")
     (ctx.work_dir / "out" / "base" / "app.yaml").write_text("image: ours\n")
     await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="ours"))
-    with pytest.raises(errors.StepError, match="merging the new remote commits conflicts"):
+    with pytest.raises(errors.StepError, match="rebasing this promotion's commits .* conflicts"):
         await steps.git_push(ctx, steps.GitPushConfig(path="out"))
     assert git_server.log("gitops") == ["theirs", "initial"]
 
@@ -356,6 +361,28 @@ def test_registers_every_git_step_with_its_capabilities():
         (steps.GitPushConfig, {"path": "a", "maxAttempts": 0}, "greater than or equal to 1"),
         (steps.GitPushConfig, {"path": "a", "integrationPolicy": "Sometimes"}, "RebaseOrMerge"),
         (steps.GitTagConfig, {"path": "a"}, "tag"),
+        (steps.GitTagConfig, {"path": "a", "tag": "v1"}, "message\n  Field required"),
+        (steps.GitTagConfig, {"path": "a", "tag": "v1", "message": ""}, "at least 1 character"),
+        (
+            steps.GitTagConfig,
+            {"path": "a", "tag": "bad tag", "message": "m"},
+            "'bad tag' is not a valid git tag name: it contains a space",
+        ),
+        (
+            steps.GitTagConfig,
+            {"path": "a", "tag": "v1.lock", "message": "m"},
+            "'v1.lock' is not a valid git tag name: the part 'v1.lock' ends with '.lock'",
+        ),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a", "branch": "stage..dev"}]},
+            "checkout.0.branch\n  'stage..dev' is not a valid git branch name: it contains '..'",
+        ),
+        (
+            steps.GitCloneConfig,
+            {"repoURL": "u", "checkout": [{"path": "a", "tag": "v1^"}]},
+            "checkout.0.tag\n  'v1\\^' is not a valid git tag name: it contains '\\^'",
+        ),
     ],
 )
 def test_config_validation_messages(model, config, problem):
@@ -437,3 +464,57 @@ async def test_recurse_submodules_checks_out_a_submodule_behind_the_same_auth(
     assert git_server.branch_head("gitops") == committed.output["commit"]
     tree = run(["ls-tree", "main", "vendor/lib"], git_server.bare_path("gitops"))
     assert tree.split()[:3] == ["160000", "commit", lib_head]  # the gitlink is unchanged
+
+
+@pytest.fixture
+def tls_server(git_server_factory):
+    """An HTTPS git server with a self-signed certificate, holding `gitops`."""
+    server = git_server_factory(https=True)
+    server.create_repo("gitops")
+    server.writer("gitops").commit({"base/app.yaml": "image: v1\n"}, "initial")
+    return server
+
+
+def insecure_clone_cfg(repo, insecure):
+    return steps.GitCloneConfig.model_validate(
+        {"repoURL": repo, "checkout": [{"path": "out"}], "insecureSkipTLSVerify": insecure}
+    )
+
+
+async def _clone_is_refused_for_its_certificate(tmp_path, repo, services, name):
+    ctx = make_ctx(tmp_path, repo, services, name=name)
+    with pytest.raises(errors.StepError) as caught:
+        await steps.git_clone(ctx, insecure_clone_cfg(repo, False))
+    message = str(caught.value)
+    assert message.startswith(f"error cloning {repo}: ")
+    assert "certificate" in message
+    assert "set insecureSkipTLSVerify: true on this git-clone" in message
+    assert GIT_PASSWORD not in message
+
+
+async def test_insecure_clone_skips_tls_verification_for_that_clone_only(
+    tmp_path, tls_server, services
+):
+    repo = tls_server.url("gitops")
+    ctx = make_ctx(tmp_path, repo, services)
+    cloned = await steps.git_clone(ctx, insecure_clone_cfg(repo, True))
+    assert cloned.output == {"commits": {"out": tls_server.branch_head("gitops")}}
+    # its commits, pushes and tags keep working through its own (unverified) mirror
+    (ctx.work_dir / "out" / "base" / "app.yaml").write_text("image: v2\n")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="promote v2"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert pushed.output["commit"] == tls_server.branch_head("gitops")
+    await steps.git_tag(ctx, steps.GitTagConfig(path="out", tag="v2", message="two"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out", tag="v2"))
+    assert tls_server.log("gitops", "v2") == ["promote v2", "initial"]
+    # a later clone of the same URL without the setting verifies, and fails
+    await _clone_is_refused_for_its_certificate(tmp_path, repo, services, "promo-2")
+
+
+async def test_a_refused_clone_does_not_stop_a_later_insecure_one(tmp_path, tls_server, services):
+    repo = tls_server.url("gitops")
+    await _clone_is_refused_for_its_certificate(tmp_path, repo, services, "promo-1")
+    ctx = make_ctx(tmp_path, repo, services, name="promo-2")
+    cloned = await steps.git_clone(ctx, insecure_clone_cfg(repo, True))
+    assert cloned.output == {"commits": {"out": tls_server.branch_head("gitops")}}
+    await _clone_is_refused_for_its_certificate(tmp_path, repo, services, "promo-3")
