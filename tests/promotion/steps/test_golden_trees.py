@@ -21,6 +21,8 @@ from tests.promotion.steps import helpers
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 CASES = sorted(p for p in GOLDEN.glob("*/*") if (p / "config.yaml").is_file())
 LOCK_TIME = '"2000-01-01T00:00:00Z"'  # Chart.lock's `generated`, fixed for comparison
+# a checkout's files carry the time of the clone; Helm packages `file://` charts with them
+INPUT_MTIME = 946_684_800  # 2000-01-01
 
 
 def _load(path: Path):
@@ -32,6 +34,8 @@ async def test_step_turns_input_tree_into_expected_tree(case: Path, tmp_path: Pa
     step = case.parent.name
     work = tmp_path / "work"
     shutil.copytree(case / "input", work, symlinks=True)
+    for path in [work, *work.rglob("*")]:
+        os.utime(path, (INPUT_MTIME, INPUT_MTIME), follow_symlinks=False)
     freight = _load(case / "freight.yaml") if (case / "freight.yaml").is_file() else None
     result = await helpers.run_step(
         step, _load(case / "config.yaml"), helpers.make_ctx(work, freight)
