@@ -18,12 +18,14 @@ round trip that keeps a file's comments, quoting, indentation, header and CRLF l
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import io
 import json
 import os
 import re
+import secrets
 import shutil
 import stat
 from dataclasses import dataclass
@@ -170,6 +172,41 @@ def check_parents(work_dir: Path, path: Path, user: str) -> None:
                 f"cannot write {user!r}: {display(work_dir, parent)!r} is {describe(parent)}, "
                 f"not a directory; delete it in an earlier step or choose another path"
             )
+
+
+def replace_text(work_dir: Path, path: Path, text: str) -> None:
+    """Write `text` to the existing or new file `path` all at once: to a temporary file, then
+    renamed over it (keeping the old file's permissions).
+
+    A step that dies half-way through an edit (a crash, a full disk) then leaves the old file,
+    never a truncated one that a retried step would read, edit and commit. The temporary file
+    is made beside the work directory, not in it, so that one left by a killed process is
+    never committed from a checkout (beside `path` only if that is another file system).
+    Newlines are written as they are in `text` (files keep their CRLF line endings). A symlink
+    is written through, as an in-place write would (`resolve` has checked where it leads)."""
+    path = Path(os.path.realpath(path))
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    name = f".kargo-edit-{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    places = (work_dir.parent / name, path.with_name(name))
+    for tmp in places:
+        try:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, path)
+            return
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            elsewhere = err.errno in (errno.EXDEV, errno.EACCES, errno.EPERM, errno.EROFS)
+            if tmp is places[-1] or not elsewhere:
+                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def split_key(key: str) -> list[str]:

@@ -532,8 +532,7 @@ async def helm_update_chart(ctx: StepContext, cfg: HelmUpdateChartConfig) -> Ste
         except YAMLError as err:
             raise errors.TerminalStepError(f"Chart.yaml is not valid YAML: {err}") from err
         if new_text != text:
-            with chart_file.open("w", encoding="utf-8", newline="") as fh:
-                fh.write(new_text)
+            workdir.replace_text(ctx.work_dir, chart_file, new_text)
     repos = await dependency_repos(ctx, chart_dir)
     await run_dependencies("update", chart_dir, ctx.work_dir, repos)
     message = update_commit_message(cfg.path, before, _lock_versions(chart_dir))

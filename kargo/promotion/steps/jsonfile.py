@@ -400,8 +400,7 @@ async def json_update(ctx: StepContext, cfg: JSONUpdateConfig) -> StepResult:
         raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
     if new_text != text:
         try:
-            with file.open("w", encoding="utf-8", newline="") as fh:
-                fh.write(new_text)
+            workdir.replace_text(ctx.work_dir, file, new_text)
         except OSError as err:
             raise errors.TerminalStepError(f"cannot write {cfg.path!r}: {err.strerror}") from err
     message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])

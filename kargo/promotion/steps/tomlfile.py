@@ -153,8 +153,7 @@ async def toml_update(ctx: StepContext, cfg: TOMLUpdateConfig) -> StepResult:
     if "\r\n" in text:  # tomlkit writes "\n" after what it adds, even in a CRLF file
         new_text = re.sub(r"(?<!\r)\n", "\r\n", new_text)
     if new_text != text:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(new_text)
+        workdir.replace_text(ctx.work_dir, file, new_text)
     message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
     return StepResult(output={"commitMessage": message})
 

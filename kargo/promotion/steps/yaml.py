@@ -276,10 +276,9 @@ def _read(ctx: StepContext, path: str) -> tuple[Path, str]:
     return file, _text(file, path)
 
 
-def _write(file: Path, text: str, path: str) -> None:
+def _write(work_dir: Path, file: Path, text: str, path: str) -> None:
     try:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        workdir.replace_text(work_dir, file, text)
     except OSError as err:
         raise errors.TerminalStepError(f"cannot write {path!r}: {err.strerror}") from err
 
@@ -293,7 +292,7 @@ async def yaml_update(ctx: StepContext, cfg: YAMLUpdateConfig) -> StepResult:
     except errors.TerminalStepError as err:
         raise errors.TerminalStepError(f"error updating {cfg.path!r}: {err.message}") from err
     if new_text != text:
-        _write(file, new_text, cfg.path)
+        _write(ctx.work_dir, file, new_text, cfg.path)
     message = commit_message(cfg.path, [(u.key, u.value) for u in cfg.updates])
     return StepResult(output={"commitMessage": message})
 
@@ -366,7 +365,7 @@ async def yaml_merge(ctx: StepContext, cfg: YAMLMergeConfig) -> StepResult:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise errors.TerminalStepError(f"cannot write {cfg.out_file!r}: {err.strerror}") from err
-    _write(out, output, cfg.out_file)
+    _write(ctx.work_dir, out, output, cfg.out_file)
     message = merge_commit_message(cfg.out_file, [path for _, path in files])
     return StepResult(output={"commitMessage": message} if message else {})
 
