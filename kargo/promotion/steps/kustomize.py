@@ -3,33 +3,40 @@
 kustomize-set-image edits the `images` list of a kustomization file itself (kubectl has no
 `kustomize edit`), through a ruamel.yaml round trip that keeps the file's comments, quoting and
 indentation; entries it does not touch stay as they were. kustomize-build runs the real tool: a
-`kustomize` binary on PATH, else `kubectl kustomize`.
+`kustomize` binary on PATH, else `kubectl kustomize`, after kustomize_scan has checked what the
+kustomizations refer to.
 
 Neighbours: kargo.promotion.workdir (safe paths, YAML round trips), kargo.promotion.context
-(the Freight whose images are set when no images are listed).
+(the Freight whose images are set when no images are listed), kustomize_scan (the pre-build
+check), kustomize_output (writing the manifests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import shutil
+import signal
 import stat
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from kargo import errors
 from kargo.promotion import registry as reg, workdir
 from kargo.promotion.context import StepContext, StepResult
+from kargo.promotion.steps import kustomize_output, kustomize_scan
 
-KUSTOMIZATION_FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZATION_FILE_NAMES = kustomize_scan.KUSTOMIZATION_FILE_NAMES
 PRESERVE = "*"  # Kargo: "*" keeps the existing newName/newTag/digest
 
 
@@ -304,12 +311,40 @@ def set_images(text: str, targets: dict[str, TargetImage]) -> str:
         return _round_trip(text, targets)
 
 
-def set_image_commit_message(path: str, targets: dict[str, TargetImage]) -> str:
-    """Kargo's kustomize-set-image commit message fragment."""
-    if not targets:
+def merged_images(doc: Any, targets: dict[str, TargetImage]) -> dict[str, TargetImage]:
+    """The images Kargo's commit message lists: every entry of the file after the edit.
+
+    Kargo merges the file's entries into its map of targets and writes the message from that
+    map, so untouched entries are listed too and a `*` shows the value it kept (a `*` for an
+    image the file did not have stays `*`, as in Kargo).
+    """
+    merged = dict(targets)
+    current = doc.get("images") if isinstance(doc, dict) else None
+    for entry in current if isinstance(current, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name = str(entry.get("name") or "")
+        existing = {key: str(entry.get(key) or "") for key, _ in _FIELDS}
+        target = merged.get(name)
+        if target is None:
+            merged[name] = TargetImage(
+                name, existing["newName"], existing["newTag"], existing["digest"]
+            )
+            continue
+        values = {
+            attr: existing[key] if getattr(target, attr) == PRESERVE else getattr(target, attr)
+            for key, attr in _FIELDS
+        }
+        merged[name] = TargetImage(name=name, **values)
+    return merged
+
+
+def set_image_commit_message(path: str, images: dict[str, TargetImage]) -> str:
+    """Kargo's kustomize-set-image commit message fragment, for `merged_images`' result."""
+    if not images:
         return ""
-    head = f"Updated {path} to use new image" + ("s" if len(targets) > 1 else "")
-    return "\n".join([head, ""] + [f"- {targets[n].ref()}" for n in sorted(targets)])
+    head = f"Updated {path} to use new image" + ("s" if len(images) > 1 else "")
+    return "\n".join([head, ""] + [f"- {images[n].ref()}" for n in sorted(images)])
 
 
 async def kustomize_set_image(ctx: StepContext, cfg: KustomizeSetImageConfig) -> StepResult:
@@ -320,14 +355,14 @@ async def kustomize_set_image(ctx: StepContext, cfg: KustomizeSetImageConfig) ->
         text = fh.read()
     try:
         new_text = set_images(text, targets) if targets else text
+        doc = workdir.safe_load(text)
     except YAMLError as err:
         raise errors.TerminalStepError(
             f"could not parse {workdir.display(ctx.work_dir, file)!r}: {err}"
         ) from err
     if new_text != text:
-        with file.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(new_text)
-    message = set_image_commit_message(cfg.path, targets)
+        workdir.replace_text(ctx.work_dir, file, new_text)
+    message = set_image_commit_message(cfg.path, merged_images(doc, targets))
     return StepResult(output={"commitMessage": message} if message else {})
 
 
@@ -347,119 +382,43 @@ def kustomize_command() -> list[str]:
     )
 
 
-# Kinds kustomize treats as cluster-scoped when grouping resources by namespace.
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "CSINode",
-        "CertificateSigningRequest",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ComponentStatus",
-        "CustomResourceDefinition",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PodSecurityPolicy",
-        "PriorityClass",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeAttachment",
-    }
-)
+BUILD_TIMEOUT = 300.0  # seconds; Kargo's default step timeout
+# Transports git may use when kustomize fetches a remote base: none that runs a local program
+# (file:// with `--upload-pack`, ext::) and no prompt that would wait for ever.
+GIT_ENV = {"GIT_ALLOW_PROTOCOL": "http:https:ssh:git", "GIT_TERMINAL_PROMPT": "0"}
+_KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]*\] ?", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Resource:
-    """One rendered manifest: its text as kustomize printed it, and its identity."""
-
-    text: str
-    api_version: str
-    kind: str
-    name: str
-    namespace: str
-
-    def gvk(self) -> str:
-        """kustomize's `StringWoEmptyField` of the group/version/kind: non-empty parts with _."""
-        group, _, version = self.api_version.rpartition("/")
-        return "_".join(p for p in (group, version, self.kind) if p)
+def kustomize_env() -> dict[str, str]:
+    """The environment kustomize (and the git and helm it runs) gets."""
+    return {**os.environ, **GIT_ENV}
 
 
-def split_resources(stream: str) -> list[Resource]:
-    """Split kustomize's output into resources, keeping each document's text as printed."""
-    loader = YAML(typ="safe", pure=True)
-    out: list[Resource] = []
-    chunks: list[list[str]] = [[]]
-    for line in stream.splitlines(keepends=True):
-        if line.rstrip("\r\n") == "---":
-            chunks.append([])
-        else:
-            chunks[-1].append(line)
-    for chunk in chunks:
-        text = "".join(chunk)
-        if not text.strip():
-            continue
-        data = loader.load(text)
-        if not isinstance(data, dict):
-            continue
-        meta = data.get("metadata") or {}
-        out.append(
-            Resource(
-                text=text,
-                api_version=str(data.get("apiVersion") or ""),
-                kind=str(data.get("kind") or ""),
-                name=str(meta.get("name") or ""),
-                namespace=str(meta.get("namespace") or ""),
-            )
-        )
-    return out
+def clean_error(stderr: str) -> str:
+    """kubectl's error without klog's `E1201 03:50:51.0 6797 run.go:72]` wrapping."""
+    text = _KLOG.sub("", stderr.strip())
+    if m := re.fullmatch(r'"command failed" err=("(?:[^"\\]|\\.)*")', text, re.DOTALL):
+        try:
+            return str(json.loads(m.group(1)))
+        except ValueError:
+            return m.group(1)[1:-1]
+    if m := re.fullmatch(r'"command failed" err=<\n(.*)\n\s*>', text, re.DOTALL):
+        return textwrap.dedent(m.group(1).replace("\t", "    ")).strip()
+    return text.removeprefix("error: ").strip()
 
 
-def _safe_file_name(name: str) -> str:
-    if name in ("", ".", "..") or "/" in name or "\\" in name or os.path.isabs(name):
-        raise errors.TerminalStepError(f"unsafe generated resource filename {name!r}")
-    return name
+async def run_kustomize(
+    work_dir: Path, directory: Path, cfg: KustomizeBuildConfig, restricted: bool = False
+) -> str:
+    """Run kustomize build on `directory` and return the manifests it prints.
 
-
-def file_name(res: Resource, output_format: str, multiple_namespaces: bool) -> str:
-    """The file a resource is written to in a directory output."""
-    if output_format == "kustomize":
-        base = f"{res.gvk()}_{res.name}.yaml".lower()
-        if multiple_namespaces and res.namespace:
-            base = f"{res.namespace.lower()}_{base}"
-        return _safe_file_name(base)
-    if res.namespace:
-        return _safe_file_name(f"{res.namespace}-{res.kind}-{res.name}.yaml".lower())
-    return _safe_file_name(f"{res.kind}-{res.name}.yaml".lower())
-
-
-def write_output(stream: str, out: Path, output_format: str) -> list[Path]:
-    """Write kustomize's output to a file, or one file per resource in a directory."""
-    if out.suffix in (".yaml", ".yml"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(stream, encoding="utf-8")
-        return [out]
-    out.mkdir(parents=True, exist_ok=True)
-    resources = split_resources(stream)
-    namespaces = {r.namespace or "default" for r in resources if r.kind not in CLUSTER_SCOPED_KINDS}
-    written: list[Path] = []
-    for res in resources:
-        multi = len(namespaces) > 1 and res.kind not in CLUSTER_SCOPED_KINDS
-        target = out / file_name(res, output_format, multi)
-        target.write_text(res.text, encoding="utf-8")
-        written.append(target)
-    return written
-
-
-async def run_kustomize(work_dir: Path, directory: Path, cfg: KustomizeBuildConfig) -> str:
-    """Run kustomize build on `directory` and return the manifests it prints."""
+    Files outside a kustomization's directory may be loaded (the scan has kept them in the
+    work directory) unless `restricted`: remote bases, which nothing checked, keep kustomize's
+    default restrictor.
+    """
     cmd = [*kustomize_command(), str(directory)]
+    if not restricted:
+        cmd.append("--load-restrictor=LoadRestrictionsNone")
     helm_cfg = cfg.plugin.helm if cfg.plugin else None
     if shutil.which("helm"):
         cmd.append("--enable-helm")
@@ -470,15 +429,37 @@ async def run_kustomize(work_dir: Path, directory: Path, cfg: KustomizeBuildConf
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         cwd=str(work_dir),
+        env=kustomize_env(),
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group: a timeout ends git and helm too
     )
-    stdout, stderr = await proc.communicate()
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), BUILD_TIMEOUT)
+    except (TimeoutError, asyncio.CancelledError) as err:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        if isinstance(err, asyncio.CancelledError):
+            raise
+        raise errors.StepError(
+            f"kustomize build of {cfg.path!r} did not finish within {BUILD_TIMEOUT:g} seconds "
+            f"and was stopped; check that the remote bases and Helm chart repositories it "
+            f"fetches answer"
+        ) from err
     if proc.returncode != 0:
-        detail = stderr.decode("utf-8", "replace").strip().replace(str(work_dir) + os.sep, "")
+        detail = clean_error(stderr.decode("utf-8", "replace"))
+        detail = detail.replace(os.path.realpath(work_dir) + os.sep, "")
+        detail = detail.replace(str(work_dir) + os.sep, "")
         if "--enable-helm" in detail and not shutil.which("helm"):
             detail += "; inflating Helm charts needs a 'helm' binary on PATH"
-        raise errors.StepError(f"kustomize build failed: {detail}")
+        if restricted and "is not in or below" in detail:
+            detail += (
+                "; this build has remote bases, so kustomize's default rule applies: a "
+                "kustomization loads only files in or below its own directory"
+            )
+        raise errors.StepError(f"kustomize build of {cfg.path!r} failed: {detail}")
     return stdout.decode("utf-8")
 
 
@@ -488,8 +469,9 @@ async def kustomize_build(ctx: StepContext, cfg: KustomizeBuildConfig) -> StepRe
     if not directory.is_dir():
         raise errors.TerminalStepError(f"path {cfg.path!r} is not a directory in the work dir")
     out = workdir.resolve(ctx.work_dir, cfg.out_path)
-    stream = await run_kustomize(ctx.work_dir, directory, cfg)
-    write_output(stream, out, cfg.output_format or "kargo")
+    scan = kustomize_scan.check_build(ctx.work_dir, directory)
+    stream = await run_kustomize(ctx.work_dir, directory, cfg, restricted=bool(scan.remote))
+    kustomize_output.write_output(ctx.work_dir, stream, out, cfg.output_format or "kargo")
     return StepResult()
 
 
@@ -511,7 +493,8 @@ DOCS = {
         "every image of the Freight being promoted is set; two Freight with the same repository "
         "make that ambiguous and the step fails. A value of `*` keeps the existing one.",
         "outputs": {
-            "commitMessage": "A description of the images set, for a later git-commit step."
+            "commitMessage": "A description of the images, for a later git-commit step: as "
+            "Kargo writes it, every image of the file after the edit, with the values a `*` kept."
         },
         "example": {
             "path": "./src/base",
@@ -523,9 +506,14 @@ DOCS = {
     "kustomize-build": {
         "about": "Renders manifests with the real kustomize: a `kustomize` binary on PATH, else "
         "`kubectl kustomize`. A `.yaml`/`.yml` outPath gets one stream; any other outPath is a "
-        "directory with one file per resource. Files outside a kustomization's directory are "
-        "loaded only as other kustomizations (kustomize's default load restrictor). Helm chart "
-        "inflation needs a `helm` binary.",
+        "directory with one file per resource. Before kustomize runs, every kustomization reachable "
+        "from `path` is read: a file or directory it names must be inside the promotion's work "
+        "directory (`../../base/deploy.yaml` is fine as long as it is), `file://` and `ext::` "
+        "git repositories are refused, and so is a remote reference with a query value starting "
+        "with `-` (which git would read as an option). Remote bases are fetched over http, "
+        "https, ssh or git only; a build with remote bases keeps kustomize's default rule that "
+        "a kustomization loads only files in or below its own directory. The build is stopped "
+        "after 5 minutes. Helm chart inflation needs a `helm` binary.",
         "example": {"path": "./src/stages/${{ ctx.stage }}", "outPath": "./out"},
     },
 }

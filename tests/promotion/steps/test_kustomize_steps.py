@@ -119,7 +119,7 @@ async def test_kustomize_build_failure_is_reported_without_the_temp_dir(tmp_path
     conftest.require_binary("kubectl")
     (tmp_path / "k").mkdir()
     (tmp_path / "k/kustomization.yaml").write_text("resources:\n- missing.yaml\n")
-    with pytest.raises(errors.StepError, match="kustomize build failed") as info:
+    with pytest.raises(errors.StepError, match="kustomize build of 'k' failed") as info:
         await helpers.run_step(
             "kustomize-build", {"path": "k", "outPath": "o"}, helpers.make_ctx(tmp_path)
         )
