@@ -93,6 +93,17 @@ def with_redaction(services: engine_mod.EngineServices) -> engine_mod.EngineServ
 MIRRORS_DIR = ".git-mirrors"  # under the work root; never a namespace name, so never swept
 
 
+def mirror_cache(work_root: Path) -> mirror_mod.MirrorCache:
+    """The process's git mirrors, under `work_root` (both mode 0700: private repositories'
+    content must not be readable by other local users). The server makes one and shares it
+    with previews, so every fetch of a repository in this process goes through one lock."""
+    root = work_root / MIRRORS_DIR
+    for path in (work_root, root):
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)  # made by an older version with the umask's mode
+    return mirror_mod.MirrorCache(root)
+
+
 def build_manager(
     store: interface.Store,
     *,
@@ -103,12 +114,15 @@ def build_manager(
     events: promotions.EventRecorder | None = None,
     analysis_runner: analysis.AnalysisRunner | None = None,
     git_push_integration_policy: push_mod.IntegrationPolicy | None = None,
+    mirrors: mirror_mod.MirrorCache | None = None,
 ) -> tuple[runtime.Manager, promotions.PromotionReconciler]:
     """The manager with every reconciler registered (not started).
 
     Events go to the store (`kargo get events`) unless `events` is given; verification uses the
     web, prometheus and job providers unless `analysis_runner` is given. git-push integrates a
     moved branch by `git_push_integration_policy` (default: GIT_PUSH_INTEGRATION_POLICY).
+    `mirrors` is the process's git mirror cache when someone else (the server's previews)
+    shares it; by default one is made under `work_root`.
     """
     policy = git_push_integration_policy or git_push_policy()
     if services is None:
@@ -118,10 +132,10 @@ def build_manager(
         )
     # One mirror per repository URL, shared by discovery and promotions, and one push
     # coordinator so pushes to one repo+branch are serialised and coalesced in this process.
-    mirrors = services.extra.get("git_mirrors")
-    if not isinstance(mirrors, mirror_mod.MirrorCache):
-        mirrors = mirror_mod.MirrorCache(work_root / MIRRORS_DIR)
-        services.extra["git_mirrors"] = mirrors
+    if mirrors is None:
+        found = services.extra.get("git_mirrors")
+        mirrors = found if isinstance(found, mirror_mod.MirrorCache) else mirror_cache(work_root)
+    services.extra["git_mirrors"] = mirrors
     services.extra.setdefault("git_push_coordinator", push_mod.PushCoordinator())
     services.extra.setdefault(POLICY_SERVICE, policy)  # the operator's, for every git-push
     if services.control_plane is None:
@@ -189,8 +203,9 @@ async def run_controllers(
     services: engine_mod.EngineServices | None = None,
     events: promotions.EventRecorder | None = None,
     git_push_integration_policy: push_mod.IntegrationPolicy | None = None,
+    mirrors: mirror_mod.MirrorCache | None = None,
 ) -> None:
-    """Run every controller against `store` until `stop` is set."""
+    """Run every controller against `store` until `stop` is set (`mirrors`: see build_manager)."""
     manager, _ = build_manager(
         store,
         clock=clock,
@@ -199,6 +214,7 @@ async def run_controllers(
         services=services,
         events=events,
         git_push_integration_policy=git_push_integration_policy,
+        mirrors=mirrors,
     )
     removed = await sweep_work_dirs(store, work_root)
     if removed:

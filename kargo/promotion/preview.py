@@ -21,14 +21,19 @@ a throwaway work directory, with a no-op `persist`:
 - Steps that would call a remote system (argocd-update, http, pull-request steps, and any step
   this module does not know to be preview-safe) are skipped and reported as such.
 - Every step gets one attempt (no retries, no waiting), so a preview answers at once.
+- Everything returned (diffs, step outputs and messages) is masked with every secret value the
+  steps were given (expression reads such as `secret('name').key`, repository credentials),
+  as the engine masks its messages: a preview shows `***` where a promotion would push a secret.
+- The git mirrors are the caller's (`services.extra`, the server's own cache); without one, a
+  private cache inside the preview's temporary directory, removed with it. Never a shared path.
 
 Freight that is not yet available to the Stage (not verified upstream, not approved) can still
 be previewed; the result says so in `available` and `warnings`. Freight from an origin the
 Stage does not request cannot: there is no promotion to preview.
 
 Neighbours: `engine.py` (runs the steps), `steps/git.py` (git-push's dry-run output),
-`kargo.api.admission` (Promotion inflation), `kargo.server.preview_routes` and
-`kargo.cli.preview_cmds` (the API and CLI on top of this).
+`kargo.api.admission` (Promotion inflation), `preview_secrets` (what is masked),
+`kargo.server.preview_routes` and `kargo.cli.preview_cmds` (the API and CLI on top of this).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from kargo.git import cli as git_cli, mirror as mirrors, worktree as worktrees
 from kargo.promotion import (
     context,
     engine as engine_mod,
+    preview_secrets,
     registry as registry_mod,
     workdir,
 )
@@ -231,7 +237,8 @@ class _Recorder:
     """Filled by the wrapped git-clone and git-push while the preview runs."""
 
     bases: dict[Path, str] = dataclasses.field(default_factory=dict)  # checkout -> cloned sha
-    mirrors: set[str] = dataclasses.field(default_factory=set)  # mirror paths used
+    # mirrors used: (path, repo URL, insecure), to prune their worktree lists afterwards
+    mirrors: set[tuple[str, str, bool]] = dataclasses.field(default_factory=set)
     pushes: dict[tuple[str, str], RepositoryDiff] = dataclasses.field(default_factory=dict)
 
 
@@ -253,9 +260,10 @@ def _wrap_clone(spec: registry_mod.StepSpec, rec: _Recorder) -> registry_mod.Ste
                 path = workdir.resolve(ctx.work_dir, checkout.path)
                 rec.bases[path] = str(commits.get(checkout.as_ or checkout.path) or "")
                 try:
-                    rec.mirrors.add(worktrees.read_checkout(path).mirror_path)
+                    meta = worktrees.read_checkout(path)
                 except FileNotFoundError:
                     continue
+                rec.mirrors.add((meta.mirror_path, meta.repo_url, meta.insecure_skip_tls_verify))
         return result
 
     return dataclasses.replace(spec, run=run)
@@ -329,6 +337,26 @@ def preview_registry(
         else:
             out.register(spec)
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# secrets: what the steps were given (`preview_secrets`), masked in everything returned
+# ------------------------------------------------------------------------------------------
+
+
+def _masked(result: Preview, mask: engine_mod.Redactor) -> Preview:
+    """The preview with every secret masked in everything it shows."""
+    result.message = mask(result.message)
+    result.warnings = [mask(w) for w in result.warnings]
+    for repo in result.repositories:
+        repo.repo_url = mask(repo.repo_url)
+        repo.branch = mask(repo.branch)
+        repo.tag = mask(repo.tag) if repo.tag is not None else None
+        repo.diff = mask(repo.diff)
+    for step in result.steps:
+        step.message = mask(step.message)
+        step.output = preview_secrets.mask_tree(step.output, mask)
+    return result
 
 
 # ------------------------------------------------------------------------------------------
@@ -489,10 +517,21 @@ def _steps(promo: dict[str, Any]) -> list[StepPreview]:
     return out
 
 
-async def _prune(mirror_paths: Iterable[str]) -> None:
-    """Forget the worktrees of the removed work directory in each mirror used."""
-    for path in sorted(mirror_paths):
-        if Path(path).is_dir():
+async def _prune(cache: mirrors.MirrorCache | None, used: Iterable[tuple[str, str, bool]]) -> None:
+    """Forget the worktrees of the removed work directory in each mirror used.
+
+    A shared mirror is pruned under its worktree lock: a promotion adding a worktree to it at
+    the same moment would otherwise fail."""
+    for path, url, insecure in sorted(used):
+        if not Path(path).is_dir():
+            continue
+        mirror = None
+        if cache is not None:
+            mirror = cache.get(git_cli.strip_userinfo(url), insecure_skip_tls_verify=insecure)
+        if mirror is not None and mirror.path == Path(path):
+            async with mirror.worktree_lock:
+                await mirror.git(["worktree", "prune"], check=False)
+        else:
             await git_cli.run_git(["worktree", "prune"], cwd=Path(path), check=False)
 
 
@@ -509,9 +548,11 @@ async def preview_promotion(
     """Run the Promotion the Stage would run for the Freight, pushing nothing; see the module.
 
     `store` is only read. `services` are the engine services a real promotion would get
-    (credentials to fetch private repositories, the shared git mirrors in `extra`). The work
-    directory is a fresh temporary directory under `work_root` (default: the system's temp dir),
-    removed afterwards. Raises NotFoundError for an unknown project, Stage or Freight, and
+    (credentials to fetch private repositories, the shared git mirrors in `extra`; without
+    mirrors, a private cache in the work directory is used and removed with it). The work
+    directory is a fresh temporary directory (mode 0700) under `work_root` (default: the
+    system's temp dir), removed afterwards. Every secret the steps were given is masked in the
+    answer. Raises NotFoundError for an unknown project, Stage or Freight, and
     ValidationError when the Stage cannot take the Freight at all.
     """
     promo, freight, warnings = await build_promotion(store, clock, request)
@@ -521,24 +562,31 @@ async def preview_promotion(
     services.control_plane = reader
     if services.data_store is None:
         services.data_store = reader
+    seen = preview_secrets.Secrets()
+    seen.listen(services)
     recorder = _Recorder()
     wrapped = preview_registry(registry, recorder, extra_safe_steps)
     if work_root is not None:
         work_root.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="kargo-preview-", dir=work_root))
+    cache = services.extra.get(git_steps.MIRRORS_SERVICE)
+    if not isinstance(cache, mirrors.MirrorCache):
+        # never git-clone's process-wide default: a shared path outside the caller's control
+        cache = mirrors.MirrorCache(root / ".mirrors")
+        services.extra[git_steps.MIRRORS_SERVICE] = cache
     try:
         engine = engine_mod.Engine(wrapped, clock, services, work_root=root)
         outcome = await engine.execute(promo, _no_persist, dry_run=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        await _prune(recorder.mirrors)
+        await _prune(cache, recorder.mirrors)
     result = outcome.promotion
     status = result.get("status") or {}
     phase = outcome.phase
     message = str(status.get("message", ""))
     if phase not in engine_mod.TERMINAL_PHASES:
         message = message or "the promotion would wait for a step; the preview stops there"
-    return Preview(
+    shown = Preview(
         project=request.project,
         stage=request.stage,
         promotion=str(result["metadata"]["name"]),
@@ -554,3 +602,6 @@ async def preview_promotion(
         repositories=list(recorder.pushes.values()),
         steps=_steps(result),
     )
+    redact_known = services.redact
+    by_value = seen.redactor()
+    return _masked(shown, lambda text: by_value(redact_known(text)))

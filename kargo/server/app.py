@@ -5,7 +5,7 @@ error shape (`kargo.server.http_errors`), login, `/v1beta1/resources` (`kargo.se
 the generated per-kind routes (`kargo.server.objects`) and health probes. Its lifespan opens the
 store (unless one is passed in, which the caller then owns) and, when the `controllers`
 component is enabled, runs `kargo.controller.manager.run_controllers` in the same event loop
-until shutdown.
+until shutdown, with the git mirror cache it also hands to previews (`ServerState.git_mirrors`).
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ async def _run_controllers(state: deps.ServerState, stop: asyncio.Event) -> None
     if loader is not None:
         loader(registry)
     state.settings.work_root.mkdir(parents=True, exist_ok=True)
+    if state.git_mirrors is None:
+        state.git_mirrors = manager.mirror_cache(state.settings.work_root)
     await manager.run_controllers(
         state.store,
         clock=state.clock,
@@ -105,7 +107,18 @@ async def _run_controllers(state: deps.ServerState, stop: asyncio.Event) -> None
         work_root=state.settings.work_root,
         stop=stop,
         git_push_integration_policy=state.settings.git_push_integration_policy,
+        mirrors=state.git_mirrors,
     )
+
+
+def _shared_mirrors(settings: settings_mod.Settings) -> Any:
+    """The git mirror cache the controllers will use, made before any request so previews
+    share it (None when this build has no controllers)."""
+    try:
+        manager = importlib.import_module("kargo.controller.manager")
+    except ImportError:
+        return None
+    return manager.mirror_cache(settings.work_root)
 
 
 async def _read_body(request: Request, limit: int) -> str:
@@ -158,6 +171,7 @@ def create_app(
         stop = asyncio.Event()
         task: asyncio.Task[None] | None = None
         if "controllers" in settings.components:
+            state.git_mirrors = state.git_mirrors or _shared_mirrors(settings)
             task = asyncio.create_task(_run_controllers(state, stop), name="kargo-controllers")
         try:
             yield

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from kargo import clock as clock_mod, errors
+from kargo.git import mirror
 from kargo.server import auth, settings as settings_mod
 from kargo.store import interface
 
@@ -25,6 +26,8 @@ class ServerState:
     auth: auth.AuthState
     store_: interface.Store | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    # the controllers' git mirrors when they run in this process; previews fetch through them
+    git_mirrors: mirror.MirrorCache | None = None
 
     @property
     def store(self) -> interface.Store:

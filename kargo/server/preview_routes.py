@@ -9,8 +9,12 @@ warnings, phase, message, promotion, freight}`. Nothing is pushed, stored or sen
 system; git mirrors may be fetched.
 
 The engine services are built as the controllers build theirs (credentials from the store's
-Secrets, redaction of every secret a step reads) once per app, and previews share the process's
-git mirrors with promotions. Neighbours: `kargo.promotion.preview`, `kargo.server.app`.
+Secrets, redaction of every secret a step reads), fresh per preview. When the controllers run
+in this process, previews fetch through their git mirror cache (`ServerState.git_mirrors`,
+`<data dir>/work/.git-mirrors`, mode 0700): one lock per repository for both. Otherwise (an
+API-only server, which may share its data directory with a controllers process) each preview
+gets a private cache inside its own temporary directory under `<data dir>/work/.previews`,
+removed with it. Neighbours: `kargo.promotion.preview`, `kargo.server.app`.
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ from kargo.promotion import (
     preview,
     registry as registry_mod,
 )
-from kargo.promotion.steps import load_builtin_steps
+from kargo.promotion.steps import git as git_steps, load_builtin_steps
 from kargo.server import deps
 
 PATH = "/v1beta1/projects/{project}/stages/{stage}/promotions/preview"
 _SERVICES_KEY = "preview"
+# under the work root; a dot-directory, so never taken for a project's promotion directories
+# (and never swept by the controllers while a preview runs)
+WORK_DIR = ".previews"
 
 
 class PreviewBody(BaseModel):
@@ -61,11 +68,15 @@ class _Wiring:
     def services(self) -> engine_mod.EngineServices:
         """Fresh services per preview, so one preview's remembered secrets stay its own."""
         store = self.state.store
+        extra: dict[str, object] = {}
+        if self.state.git_mirrors is not None:
+            extra[git_steps.MIRRORS_SERVICE] = self.state.git_mirrors
         return manager.with_redaction(
             engine_mod.EngineServices(
                 credentials=warehouses.default_credentials(store),
                 git_user=context.GitUser(),
                 data_store=store,
+                extra=extra,
             )
         )
 
@@ -97,7 +108,7 @@ async def run_preview(
             actor=actor,
         ),
         services=wiring.services(),
-        work_root=state.settings.work_root / "previews",
+        work_root=state.settings.work_root / WORK_DIR,
     )
 
 

@@ -3,7 +3,9 @@ and a preview pushes nothing, stores nothing and leaves no work directory behind
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
+import tempfile
 
 from kargo.promotion import preview
 from tests.e2e.test_quickstart_template_engine import (
@@ -108,6 +110,30 @@ async def test_a_preview_stores_nothing_and_leaves_no_work_directory(world, git_
             check=True,
         ).stdout
         assert listed.count("worktree ") == 1, listed  # only the mirror itself
+
+
+async def test_without_the_callers_mirrors_a_preview_keeps_its_own_and_removes_them(
+    world, tmp_path, monkeypatch
+):
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    freight = await world.add_freight("1.29.1")
+
+    shown = await preview.preview_promotion(
+        world.store,
+        world.registry,
+        world.clock,
+        preview.PreviewRequest(project=PROJECT, stage="test", freight=freight),
+        services=dataclasses.replace(world.services, extra={}),
+        work_root=world.work_root,
+    )
+
+    assert shown.phase == "Succeeded", shown.steps
+    assert f"+      - image: {IMAGE}:1.29.1" in shown.repositories[0].diff
+    assert list(system_tmp.iterdir()) == []  # never git-clone's shared default
+    assert list(world.work_root.iterdir()) == []  # its private mirrors went with it
 
 
 async def test_the_preview_never_shows_the_git_password(world):
