@@ -370,18 +370,8 @@ async def commit(
     return sha, True
 
 
-def cleanup_message(message: str) -> str:
-    """The message as `git commit -m` records it (its default "whitespace" cleanup): trailing
-    spaces and leading/trailing blank lines gone, runs of blank lines made one."""
-    lines = [line.rstrip() for line in message.splitlines()]
-    kept: list[str] = []
-    for line in lines:
-        if not line and (not kept or not kept[-1]):
-            continue
-        kept.append(line)
-    while kept and not kept[-1]:
-        kept.pop()
-    return "\n".join(kept) + "\n" if kept else ""
+#: The message as `git commit -m` records it (shared with `worktree.commit_all`).
+cleanup_message = worktrees.cleanup_message
 
 
 class _Mode(Enum):

@@ -21,22 +21,39 @@ insecure user never switches verification off for anyone else. Both share `key` 
 pushes to one branch are serialised across them (`kargo.git.push` leases by `key`).
 
 Each mirror has an asyncio lock: fetches and worktree bookkeeping on one URL run one at a time,
-while different URLs proceed in parallel. Neighbours: `kargo.git.cli` runs the commands;
+while different URLs proceed in parallel.
+
+A crash can leave a mirror damaged. When this process first opens a mirror it rebuilds one that
+is not a repository any more (no `HEAD`, or git says so; a warning is logged), and removes the
+`*.lock` files a killed git process left in it, which would otherwise make every later command
+on it fail. That is safe because a mirror is used by one process only (see `Mirror._claim`). Neighbours: `kargo.git.cli` runs the commands;
 `kargo.discovery.git` and `kargo.promotion.steps.git` are the users.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
+import itertools
+import logging
+import os
 import re
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kargo.api import urls
 from kargo.git import cli
+
+log = logging.getLogger(__name__)
+
+#: Lock files older than this process were left by another one (see `Mirror._claim`).
+_PROCESS_START = time.time()
+_aside = itertools.count()
 
 HEADS = "refs/mirror/heads/"
 TAGS = "refs/mirror/tags/"
@@ -164,6 +181,8 @@ class Mirror:
         self.insecure_skip_tls_verify = insecure_skip_tls_verify
         self._worktree_config = False
         self._tls_checked = False
+        self._opened = False
+        self._owner_fd: int | None = None  # holds the flock of `_claim` for the process's life
 
     async def enable_worktree_config(self) -> None:
         """Per-worktree configs (each worktree keeps its own sparse settings), set up once.
@@ -234,13 +253,18 @@ class Mirror:
         """Create the mirror if it does not exist yet, without a network round trip.
 
         The caller holds `lock`. The repository is built under a temporary name and renamed,
-        so a crash never leaves a half-configured mirror behind.
+        so a crash never leaves a half-configured mirror behind; one broken otherwise (an older
+        version, a full disk, a hand edit) is rebuilt when this process first opens it.
         """
+        if not self._opened:
+            await self._open()
         if (self.path / "HEAD").exists():
             if not self._tls_checked:
                 await self._correct_tls()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():  # a broken mirror appeared since we opened it
+            await self._set_aside("it has no HEAD")
         tmp = self.path.with_name(self.path.name + ".init")
         if tmp.exists():
             await asyncio.to_thread(shutil.rmtree, tmp)
@@ -248,6 +272,105 @@ class Mirror:
         self._write_config(tmp)
         tmp.rename(self.path)
         self._tls_checked = True
+
+    async def _open(self) -> None:
+        """First use in this process: claim the mirror, rebuild it when broken, remove the lock
+        files a killed process left."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        owned = await asyncio.to_thread(self._claim)
+        if self.path.exists():
+            problem = await self._broken()
+            if problem is not None:
+                await self._set_aside(problem)
+            elif owned:
+                await asyncio.to_thread(self._remove_stale_locks)
+        self._opened = True
+
+    def _claim(self) -> bool:
+        """Take `<mirror>.owner`'s flock for the process's life; True when we got it.
+
+        Mirrors are per process: each `MirrorCache` lives under its process's work root
+        (`<work root>/.git-mirrors`; replicas and the preview engine have their own), and only
+        that process runs git in them. This flock checks it rather than assuming it: the
+        kernel drops it when the process dies, however it dies, so a lock file in a mirror we
+        hold is either ours or a dead process's. A second process (or a second cache in this
+        one) on the same directory does not get it and then never removes lock files there."""
+        if self._owner_fd is not None:
+            return True
+        fd = os.open(self.path.with_name(self.path.name + ".owner"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            log.warning(
+                "the git mirror %s is in use by another process: mirrors should not be shared "
+                "(give each replica its own work root); its stale lock files are not removed",
+                self.path,
+            )
+            return False
+        self._owner_fd = fd
+        cli.own_repository(self.path)
+        return True
+
+    def close(self) -> None:
+        """Give up the claim on the mirror (another process, or cache, may then own it)."""
+        if self._owner_fd is not None:
+            cli.disown_repository(self.path)
+            os.close(self._owner_fd)
+            self._owner_fd = None
+        self._opened = False
+
+    async def _broken(self) -> str | None:
+        """Why the mirror directory is not a usable repository, or None when it is.
+
+        Git's own test (setup.c `is_git_directory`: a valid HEAD, `objects/` and `refs/`),
+        made without a process: git would say "not a git repository" for exactly these."""
+        head = self.path / "HEAD"
+        if not head.is_file():
+            return "it has no HEAD"
+        text = await asyncio.to_thread(head.read_text, errors="replace")
+        if not (text.startswith("ref: refs/") or re.match(r"[0-9a-f]{40}", text)):
+            return "its HEAD is not valid: git says it is not a repository"
+        for needed in ("objects", "refs"):
+            if not (self.path / needed).is_dir():
+                return f"it has no {needed}/: git says it is not a repository"
+        return None
+
+    async def _set_aside(self, problem: str) -> None:
+        """Move a broken mirror out of the way and delete it; the next use builds it anew."""
+        aside = self.path.with_name(f"{self.path.name}.broken-{os.getpid()}-{next(_aside)}")
+        log.warning(
+            "the git mirror %s of %s is broken (%s), probably by an interrupted process: "
+            "rebuilding it",
+            self.path,
+            self.url,
+            problem,
+        )
+        self.path.rename(aside)
+        await asyncio.to_thread(shutil.rmtree, aside, True)
+        self._tls_checked = False
+        self._worktree_config = False
+
+    def _remove_stale_locks(self) -> None:
+        """Delete the `*.lock` files older than this process (refs, packed-refs, shallow,
+        config, worktrees' index and HEAD): only a killed git process leaves them, and git
+        refuses to work while they exist."""
+        for current, dirs, files in os.walk(self.path):
+            if current == str(self.path):
+                dirs[:] = [d for d in dirs if d != "objects"]  # no lock files among the objects
+            for name in files:
+                if not name.endswith(".lock"):
+                    continue
+                lock = Path(current, name)
+                with contextlib.suppress(OSError):
+                    if lock.stat().st_mtime < _PROCESS_START:
+                        lock.unlink()
+                        log.warning(
+                            "removed the stale lock file %s in the mirror %s (left by an "
+                            "interrupted git process)",
+                            lock.relative_to(self.path).as_posix(),
+                            self.path,
+                        )
 
     async def _correct_tls(self) -> None:
         """Make an existing mirror's `http.sslVerify` match what it is for, once per process.
@@ -443,6 +566,11 @@ class MirrorCache:
         """ref -> sha of the remote at `url` (one `git ls-remote`)."""
         mirror = self.get(url, insecure_skip_tls_verify=insecure_skip_tls_verify)
         return (await mirror.ls_remote(credentials)).refs
+
+    def close(self) -> None:
+        """Release every mirror's claim (a process's caches otherwise hold them until exit)."""
+        for mirror in self._mirrors.values():
+            mirror.close()
 
     def __len__(self) -> int:
         return len(self._mirrors)

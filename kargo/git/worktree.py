@@ -327,10 +327,13 @@ async def add(
     repository with a top-level `.gitattributes` is checked out in full)."""
     lazy = lazy and not sparse and not recurse_submodules
     checkout.lazy = lazy
+    if path.is_file() or path.is_symlink():
+        raise FileExistsError(f"{path.name} already exists and is not a directory")
     if path.exists():
         if any(path.iterdir()):
-            raise FileExistsError(f"{path.name} already exists and is not empty")
-        path.rmdir()
+            await remove_previous_clone(mirror, path)
+        else:
+            path.rmdir()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         await _add(mirror, path, commit, checkout, credentials, sparse, lazy)
@@ -349,6 +352,62 @@ async def add(
             credentials,
             url=mirror.url,
         )
+
+
+def previous_clone(mirror: mirrors.Mirror, path: Path) -> list[Path] | None:
+    """The registrations in `mirror` of a checkout git-clone made at `path` for this mirror
+    (maybe none), or None when `path` holds anything else.
+
+    Ours are: a lazy checkout's state naming this mirror; a `.git` file pointing into this
+    mirror's `worktrees/` (with or without our metadata: `git worktree add` killed half-way);
+    a lone `.git.lock` (killed before the first lazy state was in place)."""
+    dotgit = path / ".git"
+    worktrees_dir = Path(os.path.normpath(mirror.path.absolute() / "worktrees"))
+    if dotgit.is_file() and not dotgit.is_symlink():
+        text = dotgit.read_text(errors="replace").strip()
+        if text.startswith("{"):
+            state = _parse_state(text)
+            mirror_path = state.checkout.mirror_path if state is not None else ""
+            if not mirror_path or Path(os.path.normpath(mirror_path)) != worktrees_dir.parent:
+                return None
+        elif text.startswith("gitdir:"):
+            private = Path(os.path.normpath(text[len("gitdir:") :].strip()))
+            if private.parent != worktrees_dir:
+                return None
+        else:
+            return None
+    elif dotgit.exists() or dotgit.is_symlink() or [e.name for e in path.iterdir()] != [STATE_TMP]:
+        return None
+    # every registration whose `gitdir` names this checkout (a kill between registering a
+    # lazy checkout and rewriting its `.git` leaves one the `.git` does not name)
+    target = os.path.normpath(path.absolute() / ".git")
+    found: list[Path] = []
+    if worktrees_dir.is_dir():
+        for entry in os.scandir(worktrees_dir):
+            with contextlib.suppress(OSError):
+                named = Path(entry.path, "gitdir").read_text().strip()
+                if os.path.normpath(named) == target:
+                    found.append(Path(entry.path))
+    return found
+
+
+async def remove_previous_clone(mirror: mirrors.Mirror, path: Path) -> None:
+    """Remove the checkout an interrupted git-clone left at `path`, unregistering it from the
+    mirror, so that git-clone can run again (idempotence); FileExistsError when `path` holds
+    something git-clone did not make for this repository."""
+    registrations = await asyncio.to_thread(previous_clone, mirror, path)
+    if registrations is None:
+        raise FileExistsError(
+            f"{path.name} already exists and is not empty, and is not a checkout that "
+            f"git-clone made of {mirror.url}"
+        )
+    async with mirror.worktree_lock:  # `git worktree add` reads every registration
+        for private in registrations:
+            _checkouts.pop(private / METADATA, None)
+            await asyncio.to_thread(shutil.rmtree, private, True)
+    # registrations first: a kill now leaves a checkout that is still recognised as ours
+    _dotgits.pop(path / ".git", None)
+    await asyncio.to_thread(shutil.rmtree, path)
 
 
 async def _add(
@@ -551,6 +610,26 @@ async def signing_env(identity: Identity) -> AsyncIterator[tuple[list[str], dict
         await asyncio.to_thread(shutil.rmtree, home, True)
 
 
+def cleanup_message(message: str) -> str:
+    """The message as `git commit -m` records it (its default "whitespace" cleanup): trailing
+    spaces and leading/trailing blank lines gone, runs of blank lines made one."""
+    lines = [line.rstrip() for line in message.splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if not line and (not kept or not kept[-1]):
+            continue
+        kept.append(line)
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept) + "\n" if kept else ""
+
+
+def _empty_message() -> cli.GitError:
+    return cli.GitError(
+        "the commit message is empty: give git-commit a message", failure=cli.GitFailure.OTHER
+    )
+
+
 async def commit_all(
     worktree: Path,
     message: str,
@@ -568,9 +647,17 @@ async def commit_all(
     async with signing_env(identity) as (sign_args, sign_env):
         env = {**identity.env(), **sign_env}
         if meta.orphan and await head(worktree) == meta.placeholder:
+            # the first commit of a new branch: cleaned up as `git commit -m` does the others
+            text = cleanup_message(message)
+            if not text:
+                raise _empty_message()
             tree = (await run(worktree, ["write-tree"])).stdout.strip()
             created = await run(
-                worktree, ["commit-tree", *sign_args, tree, "-m", message], credentials, env=env
+                worktree,
+                ["commit-tree", *sign_args, tree],
+                credentials,
+                env=env,
+                stdin=text.encode(),
             )
             sha = created.stdout.strip()
             await run(worktree, ["update-ref", "--no-deref", "HEAD", sha])

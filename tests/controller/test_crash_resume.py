@@ -16,11 +16,37 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 
+from kargo.promotion import context, registry as registry_mod
+from kargo.promotion.steps import git as git_steps
 from kargo.store import open_store
 from tests.controller import objects
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class CloneAndHoldConfig(git_steps.GitCloneConfig):
+    signal_file: str = Field(alias="signalFile")
+    block_file: str = Field(alias="blockFile")
+
+
+async def clone_and_hold(ctx: context.StepContext, cfg: CloneAndHoldConfig) -> context.StepResult:
+    """git-clone, then signal and block: killed there, the clone is done but not recorded."""
+    result = await git_steps.git_clone(ctx, cfg)
+    Path(cfg.signal_file).write_text(ctx.alias)
+    while Path(cfg.block_file).exists():
+        await asyncio.sleep(0.05)
+    return result
+
+
+def register(registry: registry_mod.StepRegistry) -> None:
+    """`--steps tests.controller.test_crash_resume` adds `git-clone-and-hold`."""
+    registry.step(
+        "git-clone-and-hold",
+        CloneAndHoldConfig,
+        capabilities={registry_mod.Capability.ACCESS_CREDENTIALS},
+    )(clone_and_hold)
 
 
 def start_controllers(db: Path, work: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -37,6 +63,8 @@ def start_controllers(db: Path, work: Path, log: Path) -> subprocess.Popen[bytes
                 str(work),
                 "--steps",
                 "tests.controller.teststeps",
+                "--steps",
+                "tests.controller.test_crash_resume",
             ],
             cwd=ROOT,
             env=env,
@@ -222,6 +250,63 @@ async def test_a_commit_made_before_a_kill_is_pushed_after_the_restart(tmp_path,
             check=True,
         )
         assert shown.stdout == "tag: new\n"
+    finally:
+        for proc in procs:
+            stop(proc)
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_a_git_clone_killed_after_its_checkout_is_made_runs_again_and_finishes(
+    tmp_path, git_open_server
+):
+    """Killed after git-clone made its checkout but before the step was recorded, the step
+    runs again in the same work dir: it replaces its own checkout and the promotion ends."""
+    url = git_open_server.create_repo("gitops")
+    git_open_server.writer("gitops").commit({"env/test/app.yaml": "tag: old\n"}, "initial")
+    db, work, log = tmp_path / "kargo.db", tmp_path / "work", tmp_path / "controllers.log"
+    block, signal_file = tmp_path / "block", tmp_path / "cloned"
+    block.write_text("hold")
+    store = await open_store(f"sqlite:///{db}")
+    procs: list[subprocess.Popen[bytes]] = []
+    steps = [
+        {
+            "uses": "git-clone-and-hold",
+            "as": "clone",
+            "config": {
+                "repoURL": url,
+                "checkout": [{"branch": "main", "path": "./out"}],
+                "signalFile": str(signal_file),
+                "blockFile": str(block),
+            },
+        },
+        {
+            "uses": "yaml-update",
+            "config": {
+                "path": "./out/env/test/app.yaml",
+                "updates": [{"key": "tag", "value": "new"}],
+            },
+        },
+        {"uses": "git-commit", "config": {"path": "./out", "message": "bump"}},
+        {"uses": "git-push", "as": "push", "config": {"path": "./out"}},
+    ]
+    try:
+        await store.create(objects.stage())
+        await store.create(objects.freight("f1"))
+        await store.create(objects.promotion("test.01a.f1", steps))
+        await start_then_kill_at(signal_file, "git-clone to finish its checkout", db, work, log)
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        assert promo["status"]["phase"] == "Running"
+        assert promo["status"].get("currentStep", 0) == 0  # the clone was never recorded
+        (checkout,) = work.glob("*/*/out")
+        assert (checkout / ".git").exists()
+
+        block.unlink()
+        procs.append(await restart_until_succeeded(store, "test.01a.f1", db, work, log))
+        promo = await store.get("Promotion", "demo", "test.01a.f1")
+        pushed = promo["status"]["state"]["push"]["commit"]
+        assert git_open_server.branch_head("gitops") == pushed
+        assert git_open_server.log("gitops") == ["bump", "initial"]
     finally:
         for proc in procs:
             stop(proc)

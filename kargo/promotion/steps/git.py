@@ -16,6 +16,8 @@ paths), kargo.promotion.registry (registration).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import tempfile
 import weakref
 from pathlib import Path
@@ -73,19 +75,22 @@ class GitCheckout(_Config):
 
     branch: str | None = Field(
         default=None,
-        min_length=1,
         description="The branch to check out. Mutually exclusive with `commit` and `tag`; "
-        "with none of the three the remote's default branch is checked out.",
+        "with none of the three the remote's default branch is checked out. An empty string "
+        "counts as not set.",
     )
     commit: str | None = Field(
         default=None,
-        min_length=1,
-        description="A commit to check out (e.g. `${{ commitFrom(repoURL).ID }}`).",
+        description="A commit to check out (e.g. `${{ commitFrom(repoURL).ID }}`); an empty "
+        "string counts as not set.",
     )
-    tag: str | None = Field(default=None, min_length=1, description="A tag to check out.")
+    tag: str | None = Field(
+        default=None, description="A tag to check out; an empty string counts as not set."
+    )
     create: bool = Field(
         default=False,
-        description="Create `branch` as an empty orphan branch when the remote lacks it.",
+        description="Create `branch` as an empty orphan branch when the remote lacks it "
+        "(ignored without `branch`).",
     )
     path: str = Field(min_length=1, description="Where in the work directory to check out.")
     sparse: list[str] | None = Field(
@@ -95,9 +100,15 @@ class GitCheckout(_Config):
     as_: str | None = Field(
         default=None,
         alias="as",
-        min_length=1,
-        description="The key of this checkout's commit in the `commits` output (default: path).",
+        description="The key of this checkout's commit in the `commits` output (default: path; "
+        "also when empty).",
     )
+
+    @field_validator("branch", "commit", "tag", "as_", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Kargo's schema lets `branch: ""` (a template that rendered empty) mean "not set"."""
+        return None if value == "" else value
 
     @field_validator("branch")
     @classmethod
@@ -113,8 +124,7 @@ class GitCheckout(_Config):
     def _one_ref(self) -> GitCheckout:
         if sum(x is not None for x in (self.branch, self.commit, self.tag)) > 1:
             raise ValueError("branch, commit and tag are mutually exclusive; set only one")
-        if self.create and self.branch is None:
-            raise ValueError("create requires branch: only a branch can be created")
+        # `create` without `branch` is ignored, as Kargo does (there is nothing to create)
         return self
 
 
@@ -267,7 +277,10 @@ def _mirror_cache(ctx: StepContext) -> mirrors.MirrorCache:
         return cache
     loop = asyncio.get_running_loop()
     if loop not in _default_mirrors:
-        root = Path(tempfile.gettempdir()) / "kargo-git-mirrors"
+        # no server wired one in (a step run on its own): a private one for this process,
+        # never a fixed path other users or processes could read or share
+        root = Path(tempfile.mkdtemp(prefix="kargo-git-mirrors-"))
+        atexit.register(shutil.rmtree, root, True)
         _default_mirrors[loop] = mirrors.MirrorCache(root)
     return _default_mirrors[loop]
 
@@ -385,6 +398,11 @@ async def _resolve_checkout(
     sha = await mirror.rev_parse(mirrors.HEADS + branch)
     if sha is not None:
         return sha, branch, False
+    if checkout.branch is None:  # `create` is ignored without `branch`, as in Kargo
+        raise errors.StepError(
+            f"the default branch {branch!r} of {mirror.url} does not exist (an empty "
+            "repository?): name the branch to create with branch and create: true"
+        )
     if not checkout.create:
         raise errors.StepError(
             f"branch {branch!r} not found in {mirror.url}: check the branch name, or set "
@@ -447,7 +465,7 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
             except FileExistsError as err:
                 raise errors.TerminalStepError(
                     f"error cloning {mirror.url}: checkout path {checkout.path}: {err}; "
-                    "use a different path"
+                    "use a different path, or remove what an earlier step wrote there"
                 ) from err
             outputs[checkout.as_ or checkout.path] = "" if orphan else sha
     except cli.GitError as err:

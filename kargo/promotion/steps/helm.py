@@ -20,6 +20,7 @@ redaction).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import hashlib
@@ -160,8 +161,10 @@ def helm_sdk() -> Any:
     """The helm-python-sdk module, or a clear error when neither it nor a helm binary exists."""
     global _SDK
     if _SDK is None:
-        # Helm keeps caches under $HOME; give the in-process SDK its own directories.
-        base = Path(tempfile.gettempdir()) / f"kargo-helm-{os.getuid()}"
+        # Helm keeps caches under $HOME; give the in-process SDK its own private directories
+        # (0700, this process only: charts of private repositories land in its cache)
+        base = Path(tempfile.mkdtemp(prefix="kargo-helm-sdk-"))
+        atexit.register(shutil.rmtree, base, True)
         for var, sub in (
             ("HELM_CACHE_HOME", "cache"),
             ("HELM_CONFIG_HOME", "config"),

@@ -339,11 +339,6 @@ def test_registers_every_git_step_with_its_capabilities():
         ),
         (
             steps.GitCloneConfig,
-            {"repoURL": "u", "checkout": [{"path": "a", "create": True}]},
-            "create requires branch",
-        ),
-        (
-            steps.GitCloneConfig,
             {"repoURL": "u", "checkout": [{"path": "a"}, {"path": "a"}]},
             "unique",
         ),
@@ -518,3 +513,127 @@ async def test_a_refused_clone_does_not_stop_a_later_insecure_one(tmp_path, tls_
     cloned = await steps.git_clone(ctx, insecure_clone_cfg(repo, True))
     assert cloned.output == {"commits": {"out": tls_server.branch_head("gitops")}}
     await _clone_is_refused_for_its_certificate(tmp_path, repo, services, "promo-3")
+
+
+# --- git-clone run again in the same work dir (an interrupted step is rerun) ------------------
+
+
+def registrations(services, repo):
+    mirror = services[steps.MIRRORS_SERVICE].get(repo, for_promotion=True)
+    listed = run(["worktree", "list", "--porcelain"], mirror.path)
+    return [line for line in listed.splitlines() if line.startswith("worktree ")][1:]
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+async def test_git_clone_run_again_replaces_its_own_checkout(
+    tmp_path, git_server, repo, services, lazy
+):
+    ctx = make_ctx(tmp_path, repo, services, lazy_checkouts=lazy)
+    first = await steps.git_clone(ctx, clone_cfg(repo, branch="main"))
+    (ctx.work_dir / "out" / "half-written.txt").write_text("x")
+    again = await steps.git_clone(ctx, clone_cfg(repo, branch="main"))
+    assert again.output == first.output
+    assert not (ctx.work_dir / "out" / "half-written.txt").exists()
+    assert len(registrations(services, repo)) == (0 if lazy else 1)
+    (ctx.work_dir / "out" / "README.md").write_text("rerun\n")  # top level: lazy ones hold it
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="after a rerun"))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert git_server.log("gitops") == ["after a rerun", "initial"]
+
+
+async def test_git_clone_replaces_a_worktree_killed_before_its_metadata(
+    tmp_path, git_server, repo, services
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo))  # the mirror exists
+    mirror = services[steps.MIRRORS_SERVICE].get(repo, for_promotion=True)
+    target = ctx.work_dir / "half"
+    head = git_server.branch_head("gitops")
+    # `git worktree add` done, kargo-checkout.json never written: killed half-way
+    run(["worktree", "add", "--detach", str(target), head], mirror.path)
+    cfg = steps.GitCloneConfig.model_validate({"repoURL": repo, "checkout": [{"path": "half"}]})
+    result = await steps.git_clone(ctx, cfg)
+    assert result.output == {"commits": {"half": head}}
+    assert [r for r in registrations(services, repo) if r.endswith("/half")] == [
+        f"worktree {target}"
+    ]
+    assert (target / "base" / "app.yaml").read_text() == "image: v1\n"
+
+
+async def test_git_clone_replaces_a_lazy_state_that_was_never_renamed_into_place(
+    tmp_path, repo, services
+):
+    ctx = make_ctx(tmp_path, repo, services, lazy_checkouts=True)
+    (ctx.work_dir / "out").mkdir()
+    (ctx.work_dir / "out" / ".git.lock").write_text('{"kargoLazyChec')  # killed mid-write
+    await steps.git_clone(ctx, clone_cfg(repo))
+    assert (ctx.work_dir / "out" / "README.md").read_text() == "hi\n"
+
+
+@pytest.mark.parametrize("content", ["files", "other repo", "plain git"])
+async def test_git_clone_still_refuses_a_path_holding_anything_else(
+    tmp_path, git_server, repo, services, content
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    out = ctx.work_dir / "out"
+    if content == "files":
+        out.mkdir()
+        (out / "keep.txt").write_text("mine")
+    elif content == "other repo":
+        other = git_server.create_repo("other")
+        git_server.writer("other").commit({"x": "1"}, "x")
+        ctx.credentials = StaticCredentials(
+            {repo: Credentials(GIT_USER, GIT_PASSWORD), other: Credentials(GIT_USER, GIT_PASSWORD)}
+        )
+        await steps.git_clone(ctx, clone_cfg(other))
+    else:
+        run(["init", "--quiet", str(out)], ctx.work_dir)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(errors.TerminalStepError) as info:
+        await steps.git_clone(ctx, clone_cfg(repo))
+    message = str(info.value)
+    assert "checkout path out" in message
+    assert "is not a checkout that git-clone made" in message
+    assert "use a different path" in message
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+# --- config as Kargo's schema reads it ----------------------------------------------------------
+
+
+def test_empty_branch_tag_commit_and_as_count_as_not_set():
+    cfg = steps.GitCloneConfig.model_validate(
+        {
+            "repoURL": "https://example.com/r.git",
+            "checkout": [{"path": "out", "branch": "", "tag": "", "commit": "x", "as": ""}],
+        }
+    )
+    checkout = cfg.checkout[0]
+    assert (checkout.branch, checkout.tag, checkout.commit, checkout.as_) == (None, None, "x", None)
+
+
+async def test_create_without_branch_is_ignored(tmp_path, git_server, repo, services):
+    ctx = make_ctx(tmp_path, repo, services)
+    cfg = steps.GitCloneConfig.model_validate(
+        {"repoURL": repo, "checkout": [{"path": "out", "create": True, "branch": ""}]}
+    )
+    result = await steps.git_clone(ctx, cfg)
+    assert result.output == {"commits": {"out": git_server.branch_head("gitops")}}
+
+
+async def test_first_commit_of_a_created_branch_cleans_its_message_like_the_others(
+    tmp_path, git_server, repo, services
+):
+    ctx = make_ctx(tmp_path, repo, services)
+    await steps.git_clone(ctx, clone_cfg(repo, branch="fresh", create=True))
+    (ctx.work_dir / "out" / "a.txt").write_text("a")
+    message = "\n\n  first line   \n\n\n\nbody  \n\n"
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message=message))
+    await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    recorded = run(["cat-file", "commit", "fresh"], git_server.bare_path("gitops"))
+    assert recorded.split("\n\n", 1)[1] == "  first line\n\nbody"  # the headers, then it
+    ctx2 = make_ctx(tmp_path, repo, services, name="promo-2")
+    await steps.git_clone(ctx2, clone_cfg(repo, branch="fresher", create=True))
+    (ctx2.work_dir / "out" / "a.txt").write_text("a")
+    with pytest.raises(errors.StepError, match="message is empty"):
+        await steps.git_commit(ctx2, steps.GitCommitConfig(path="out", message=" \n\n "))
