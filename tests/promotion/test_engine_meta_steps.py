@@ -60,6 +60,7 @@ def test_builtin_families_are_listed_and_loaded_when_present():
         "jsonfile",
         "tomlfile",
         "files",
+        "archives",
         "helm",
     )
     registry = steps.load_builtin_steps(registry_mod.StepRegistry())

@@ -13,7 +13,17 @@ import importlib.util
 
 from kargo.promotion import registry as registry_mod
 
-BUILTIN_FAMILIES = ("meta", "git", "kustomize", "yaml", "jsonfile", "tomlfile", "files", "helm")
+BUILTIN_FAMILIES = (
+    "meta",
+    "git",
+    "kustomize",
+    "yaml",
+    "jsonfile",
+    "tomlfile",
+    "files",
+    "archives",
+    "helm",
+)
 
 
 def available_families() -> list[str]:

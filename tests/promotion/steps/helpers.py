@@ -11,9 +11,9 @@ import pydantic
 
 from kargo import errors
 from kargo.promotion import context, registry
-from kargo.promotion.steps import files, helm, jsonfile, kustomize, tomlfile, yaml
+from kargo.promotion.steps import archives, files, helm, jsonfile, kustomize, tomlfile, yaml
 
-FAMILIES = (yaml, jsonfile, tomlfile, files, kustomize, helm)
+FAMILIES = (yaml, jsonfile, tomlfile, files, archives, kustomize, helm)
 
 # Kargo's reference material (shared/reference beside the repository); KARGO_REFERENCE_DIR
 # overrides it, as for tests/server/quickstart.py.

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from kargo import errors
-from kargo.promotion.steps import files
+from kargo.promotion.steps import archives, file_rules
 from tests.promotion.steps import helpers
 
 
@@ -405,9 +405,9 @@ def test_a_tar_that_fails_half_way_removes_its_temporary_file(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src/a.txt").write_text("a")
     (tmp_path / "dist/out.tgz").mkdir(parents=True)  # the final rename fails
-    spec = files.ignore_spec(None, always_git=False)
+    spec = file_rules.ignore_spec(None, always_git=False)
     with pytest.raises(IsADirectoryError):
-        files.write_tar(tmp_path / "src", tmp_path / "dist/out.tgz", spec, compress=True)
+        archives.write_tar(tmp_path / "src", tmp_path / "dist/out.tgz", spec, compress=True)
     assert [p.name for p in (tmp_path / "dist").iterdir()] == ["out.tgz"]
 
 
