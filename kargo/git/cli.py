@@ -588,12 +588,14 @@ async def _run_once(
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
         except TimeoutError:
             _kill_group(proc.pid)
-            await proc.wait()
+            await _reap(proc)
             raise GitError(
                 describe_failure(GitFailure.TIMEOUT, url, ""), failure=GitFailure.TIMEOUT
             ) from None
         except asyncio.CancelledError:
             _kill_group(proc.pid)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(_reap(proc))
             raise
     return GitResult(
         args=tuple(args),
@@ -601,6 +603,13 @@ async def _run_once(
         stdout=redact(out.decode(errors="replace"), secrets),
         stderr=redact(err.decode(errors="replace"), secrets),
     )
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for a killed git to exit and its pipes to close, so that no subprocess transport
+    outlives it (one left to the garbage collector fails once its event loop is closed)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(proc.communicate(), 10)
 
 
 def _kill_group(pid: int) -> None:
