@@ -341,15 +341,12 @@ async def commit(
     identity: worktrees.Identity,
 ) -> tuple[str, bool]:
     """Commit a lazy checkout as `git add -A && git commit` would; (sha, True), or (HEAD,
-    False) when nothing changed (("", False) for a new branch with nothing in it)."""
+    False) when nothing changed."""
     repo = objects.repository(meta.mirror_path)
     head = await worktrees.head(checkout)
     base = objects.root_tree(repo, head)
     tree = _TreeWriter(repo, checkout, meta.cone).tree(base, "")
-    first = meta.orphan and head == meta.placeholder
-    if first and str(tree) == worktrees.EMPTY_TREE:
-        return "", False
-    if not first and tree == base.id:
+    if tree == base.id:
         return head, False
     text = cleanup_message(message)
     if not text:
@@ -357,16 +354,12 @@ async def commit(
             "the commit message is empty: give git-commit a message",
             failure=cli.GitFailure.OTHER,
         )
-    parents = [] if first else [head]
     if identity.signing_key:
-        sha = await worktrees.commit_tree(checkout, str(tree), parents, text, identity)
+        sha = await worktrees.commit_tree(checkout, str(tree), [head], text, identity)
     else:
         who = (identity.name, identity.email)
-        sha = objects.create_commit(repo, tree, parents, text, author=who, committer=who)
+        sha = objects.create_commit(repo, tree, [head], text, author=who, committer=who)
     worktrees.set_head(checkout, sha, objects.new_objects(repo, sha))
-    if first:
-        meta.orphan, meta.placeholder = False, ""
-        worktrees.write_checkout(checkout, meta)
     return sha, True
 
 

@@ -14,8 +14,8 @@ two "RebaseOr" policies rebase only when it is safe: every commit to rebase is s
 checkout's signing key and signing is on, or every one is unsigned and signing is off; a rebase
 of signed commits re-signs them with that key. A rebase or merge that conflicts fails the push
 (a conflict needs a person, as in Kargo). A push the remote rejects because it moved again is
-retried, up to the request's `max_attempts`. Force pushes and tag pushes take the same lock but
-are never coalesced. The cross-replica lease is renewed every third of its time-to-live while
+retried, up to the request's `max_attempts`. Force pushes, tag pushes and the first commit of
+a branch git-clone creates (`create_branch`) take the same lock but are never coalesced. The cross-replica lease is renewed every third of its time-to-live while
 the push runs, so that a slow push keeps it.
 
 Group commit: git-clone tells the coordinator which checkouts will probably push to a lane soon
@@ -326,6 +326,46 @@ class PushCoordinator:
         async with lane.lock:
             await self._with_lease(request, _push)
 
+    async def create_branch(
+        self,
+        mirror: mirrors.Mirror,
+        branch: str,
+        commit: str,
+        credentials: cli.GitCredentials | None = None,
+    ) -> str:
+        """Push `commit` as the new `branch` (git-clone's `create`); returns the commit the
+        branch starts with: `commit`, or the one another promotion or replica created it with
+        first (Kargo fails then; its first commit is as good as ours).
+
+        Taken under the branch's lock, so that no push of this process to the branch races
+        it; the remote refusing a push of a branch that appeared meanwhile covers the others.
+        """
+        lane = self._lane((str(mirror.path), "branch:" + branch))
+        async with lane.lock:
+            existing = await mirror.rev_parse(mirrors.HEADS + branch)
+            if existing is not None:  # another promotion of this process created it
+                return existing
+            pushed = await mirror.git(
+                ["push", "--quiet", "origin", f"{commit}:refs/heads/{branch}"],
+                credentials,
+                check=False,
+            )
+            if pushed.ok:
+                self.stats.pushes += 1
+                await mirror.git(["update-ref", mirrors.HEADS + branch, commit])
+                return commit
+            failure = cli.classify(pushed.stderr)
+            theirs = None
+            if failure is cli.GitFailure.REJECTED:
+                theirs = await _fetch_tip(mirror, branch, credentials)
+            if theirs is None:
+                raise cli.GitError(
+                    cli.describe_failure(failure, mirror.url, pushed.stderr.strip()),
+                    failure=failure,
+                    stderr=pushed.stderr,
+                )
+            return theirs
+
     @staticmethod
     def lease_name(mirror: mirrors.Mirror, branch: str) -> str:
         """The store lease every replica takes to push to `branch` of `mirror`'s repository."""
@@ -390,17 +430,9 @@ class PushCoordinator:
 
     async def _remote_tip(self, req: PushRequest, *, fetch: bool) -> str | None:
         """The branch's commit on the remote; without `fetch`, as the mirror last saw it."""
-        mirror, branch = req.mirror, req.branch
         if not fetch:
-            return await mirror.rev_parse(mirrors.HEADS + branch)
-        refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
-        try:
-            await mirror.fetch(req.credentials, [refspec], prune=False, history=False)
-        except cli.GitError as err:
-            if err.failure is not cli.GitFailure.NOT_FOUND:
-                raise
-            return None
-        return await mirror.rev_parse(mirrors.HEADS + branch)
+            return await req.mirror.rev_parse(mirrors.HEADS + req.branch)
+        return await _fetch_tip(req.mirror, req.branch, req.credentials)
 
     async def _process_batch(self, batch: list[PushRequest]) -> None:
         lead = batch[0]
@@ -443,6 +475,20 @@ class PushCoordinator:
             return
         for req in live:
             _fail(req, _gave_up(req, attempts))
+
+
+async def _fetch_tip(
+    mirror: mirrors.Mirror, branch: str, credentials: cli.GitCredentials | None
+) -> str | None:
+    """Fetch `branch` into the mirror; its commit, or None when the remote has no such branch."""
+    refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
+    try:
+        await mirror.fetch(credentials, [refspec], prune=False, history=False)
+    except cli.GitError as err:
+        if err.failure is not cli.GitFailure.NOT_FOUND:
+            raise
+        return None
+    return await mirror.rev_parse(mirrors.HEADS + branch)
 
 
 def _gave_up(req: PushRequest, attempts: int) -> str:

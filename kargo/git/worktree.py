@@ -6,8 +6,8 @@ immediately visible to every other worktree of the mirror (which is what lets `k
 coalesce many promotions' commits into one push).
 
 Worktrees never check out a branch (branches are shared by all worktrees of a repository);
-HEAD is detached, and the branch a checkout tracks, its author and whether it is a new orphan
-branch are recorded in `kargo-checkout.json` inside the worktree's private git dir.
+HEAD is detached, and the branch a checkout tracks and its author are recorded in
+`kargo-checkout.json` inside the worktree's private git dir.
 
 A lazy checkout (`kargo.git.lazy`) is registered with git only once git must work in it
 (`git_dir` does it on demand; `run` always asks for it). Until then it is a directory and one
@@ -47,14 +47,7 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TAG_NAMESPACE = "refs/worktree/kargo-tags/"
 ATTRIBUTES = ".gitattributes"
 T = TypeVar("T")
-_PLACEHOLDER_ENV = {
-    "GIT_AUTHOR_NAME": "Kargo",
-    "GIT_AUTHOR_EMAIL": "no-reply@kargo.local",
-    "GIT_AUTHOR_DATE": "1000000000 +0000",
-    "GIT_COMMITTER_NAME": "Kargo",
-    "GIT_COMMITTER_EMAIL": "no-reply@kargo.local",
-    "GIT_COMMITTER_DATE": "1000000000 +0000",
-}
+INITIAL_COMMIT_MESSAGE = "Initial commit\n"  # Kargo's, for a branch git-clone creates
 
 
 @dataclass(frozen=True)
@@ -82,8 +75,10 @@ class Checkout:
     repo_url: str
     mirror_path: str
     branch: str  # the branch this checkout tracks; "" when a commit or tag was checked out
-    orphan: bool = False  # a new branch whose first commit must have no parent
-    placeholder: str = ""  # the parentless empty commit an orphan worktree starts from
+    # written by older versions for a branch still to create (its HEAD a parentless empty
+    # placeholder); still read so their checkouts load, and otherwise ignored
+    orphan: bool = False
+    placeholder: str = ""
     author_name: str = ""
     author_email: str = ""
     insecure_skip_tls_verify: bool = False
@@ -297,15 +292,26 @@ async def head(worktree: Path) -> str:
     return (await run(worktree, ["rev-parse", "HEAD"])).stdout.strip()
 
 
-async def orphan_placeholder(mirror: mirrors.Mirror) -> str:
-    """A parentless commit of the empty tree, for worktrees of branches that do not exist yet."""
-    await mirror.git(["hash-object", "-t", "tree", "-w", "--stdin"], check=True)
-    result = await cli.run_git(
-        ["commit-tree", EMPTY_TREE, "-m", "kargo: orphan branch placeholder"],
-        cwd=mirror.path,
-        env=_PLACEHOLDER_ENV,
-    )
-    return result.stdout.strip()
+async def initial_commit(mirror: mirrors.Mirror, identity: Identity) -> str:
+    """The first commit of a branch git-clone creates, as Kargo's `ensureRemoteBranch` makes
+    it: no parent, the empty tree, "Initial commit", by the clone's author (signed when it has
+    a signing key), so that the branch exists before anything is rendered into it. No ref
+    moves; made in-process unless it must be signed."""
+    repo = objects.repository(mirror.path)
+    tree = repo.TreeBuilder().write()  # the empty tree, written so that a push carries it
+    if not identity.signing_key:
+        who = (identity.name, identity.email)
+        return objects.create_commit(
+            repo, tree, [], INITIAL_COMMIT_MESSAGE, author=who, committer=who
+        )
+    async with signing_env(identity) as (sign_args, sign_env):
+        created = await cli.run_git(
+            ["commit-tree", *sign_args, str(tree)],
+            cwd=mirror.path,
+            env={**identity.env(), **sign_env},
+            stdin=INITIAL_COMMIT_MESSAGE.encode(),
+        )
+    return created.stdout.strip()
 
 
 async def add(
@@ -637,33 +643,10 @@ async def commit_all(
     credentials: cli.GitCredentials | None = None,
 ) -> tuple[str, bool]:
     """Stage everything and commit; (sha, True), or (HEAD, False) when nothing changed."""
-    meta = read_checkout(worktree)
     # --sparse: a file written outside a lazy checkout's cone is still committed
     await run(worktree, ["add", "-A", "--sparse"], credentials)
-    if meta.orphan and await head(worktree) == meta.placeholder:
-        status = await run(worktree, ["diff", "--cached", "--quiet", "HEAD"], check=False)
-        if status.returncode == 0:
-            return "", False
     async with signing_env(identity) as (sign_args, sign_env):
         env = {**identity.env(), **sign_env}
-        if meta.orphan and await head(worktree) == meta.placeholder:
-            # the first commit of a new branch: cleaned up as `git commit -m` does the others
-            text = cleanup_message(message)
-            if not text:
-                raise _empty_message()
-            tree = (await run(worktree, ["write-tree"])).stdout.strip()
-            created = await run(
-                worktree,
-                ["commit-tree", *sign_args, tree],
-                credentials,
-                env=env,
-                stdin=text.encode(),
-            )
-            sha = created.stdout.strip()
-            await run(worktree, ["update-ref", "--no-deref", "HEAD", sha])
-            meta.orphan, meta.placeholder = False, ""
-            write_checkout(worktree, meta)
-            return sha, True
         committed = await run(
             worktree,
             ["commit", "--quiet", "--no-verify", *sign_args, "-m", message],
@@ -675,6 +658,8 @@ async def commit_all(
         said = committed.stdout + committed.stderr
         if "nothing to commit" in said or "nothing added to commit" in said:
             return await head(worktree), False  # a clean checkout: the existing HEAD
+        if "empty commit message" in said:
+            raise _empty_message()
         raise cli.GitError(
             f"git commit failed in {worktree.name}: {committed.stderr.strip() or committed.stdout}",
             failure=cli.classify(committed.stderr),

@@ -288,9 +288,10 @@ def _wrap_push(spec: registry_mod.StepSpec, rec: _Recorder) -> registry_mod.Step
         diff = str(out.get("diff", ""))
         exists = await _remote_has_branch(meta.mirror_path, branch)
         base = rec.bases.get(path, "")
-        if not exists and not meta.orphan and base:
-            # A new branch made from a checkout (generateTargetBranch, targetBranch): its diff is
-            # against the commit checked out, not against nothing.
+        if not exists and base:
+            # A new branch made from a checkout (generateTargetBranch, targetBranch, or git-clone's
+            # `create`, whose initial commit a preview makes locally): its diff is against the
+            # commit checked out, not against nothing.
             shown = await worktrees.run(
                 path, ["diff", "--no-color", "--no-ext-diff", base, "HEAD"], url=meta.repo_url
             )

@@ -251,7 +251,10 @@ async def test_the_quickstart_promotes_an_image_into_each_stage_branch(world, gi
         page = yaml.safe_load(git_show(git_server, f"{branch}:configmap-kargo-demo-content.yaml"))
         assert f"<h1>{stage}</h1>" in page["data"]["index.html"]
         # the commit message is kustomize-set-image's, and its output is the pushed commit
-        assert git_server.log(REPO, branch)[0].startswith("Updated ./src/base to use new image")
+        history = git_server.log(REPO, branch)
+        assert history[0].startswith("Updated ./src/base to use new image")
+        # git-clone's `create` pushed the branch's first commit, as Kargo does
+        assert history[1:] == ["Initial commit"]
         commit = status["state"]["promo-process::commit"]["commit"]
         assert git_server.branch_head(REPO, branch) == commit
     # main is untouched: the template renders into stage branches only

@@ -271,30 +271,27 @@ async def test_a_partial_mirror_fetches_the_blobs_a_checkout_needs_in_one_reques
     assert (out / "README.md").read_text() == "gitops\n"
 
 
-async def test_a_new_branch_starts_with_a_commit_without_parents(tmp_path, git_server):
+async def test_a_new_branch_starts_from_an_empty_initial_commit(tmp_path, git_server):
     checkouts = Checkouts(tmp_path, seed(git_server))
     mirror = checkouts.cache.get(checkouts.url, for_promotion=True)
     await mirror.fetch(CREDENTIALS, [steps.BRANCHES_REFSPEC], prune=True, history=False)
-    placeholder = await worktrees.orphan_placeholder(mirror)
-    meta = worktrees.Checkout(
-        repo_url=mirror.url,
-        mirror_path=str(mirror.path),
-        branch="new",
-        orphan=True,
-        placeholder=placeholder,
-    )
-    out = checkouts.root / "orphan" / "out"
-    await worktrees.add(mirror, out, placeholder, meta, CREDENTIALS, lazy=True)
+    initial = await worktrees.initial_commit(mirror, worktrees.Identity("Ana", "ana@x.io"))
+    meta = worktrees.Checkout(repo_url=mirror.url, mirror_path=str(mirror.path), branch="new")
+    out = checkouts.root / "new" / "out"
+    await worktrees.add(mirror, out, initial, meta, CREDENTIALS, lazy=True)
     assert worktrees.read_checkout(out).lazy
-    assert await commit(out) == ("", False)
+    assert await commit(out) == (initial, False)
 
     (out / "rendered.yaml").write_text("kind: ConfigMap\n")
     sha, changed = await commit(out)
 
     assert changed
-    assert run(["rev-list", "--parents", "-1", sha], out) == sha
+    assert run(["rev-list", "--parents", "-1", sha], out) == f"{sha} {initial}"
+    assert run(["rev-list", "--parents", "-1", initial], out) == initial
     assert run(["ls-tree", "-r", "--name-only", sha], out) == "rendered.yaml"
-    assert not worktrees.read_checkout(out).orphan
+    assert run(["log", "-1", "--format=%an <%ae>|%cn|%B", initial], out) == (
+        "Ana <ana@x.io>|Ana|Initial commit"
+    )
 
 
 async def push(checkouts: Checkouts, out: Path, policy: pushes.IntegrationPolicy) -> str:

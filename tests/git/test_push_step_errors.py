@@ -65,16 +65,15 @@ def test_a_valid_target_branch_is_accepted():
     assert cfg.target_branch == "stage/dev-1"
 
 
-async def test_a_new_branch_nothing_was_written_to_is_explained(ctx, repo):
+async def test_a_created_branch_nothing_was_written_to_pushes_nothing_new(ctx, repo, git_server):
     cfg = {"repoURL": repo, "checkout": [{"branch": "fresh", "create": True, "path": "out"}]}
-    await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(cfg))
+    cloned = await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(cfg))
+    initial = cloned.output["commits"]["out"]
     committed = await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="render"))
-    assert committed.output == {"commit": ""}
-    with pytest.raises(errors.TerminalStepError) as err:
-        await steps.git_push(ctx, steps.GitPushConfig(path="out"))
-    message = str(err.value)
-    assert "new branch 'fresh' has no commit because nothing was written to it" in message
-    assert "write files into out" in message
+    assert committed.output == {"commit": initial}
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    assert pushed.output["commit"] == initial == git_server.branch_head("gitops", "fresh")
+    assert git_server.log("gitops", "fresh") == ["Initial commit"]
 
 
 @pytest.mark.parametrize("value", [1, 100, 101, 2147483647])

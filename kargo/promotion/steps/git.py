@@ -6,8 +6,10 @@ what changed since the last one and copies no history. Pushes go through
 `ctx.services["git_push_coordinator"]` (a `kargo.git.push.PushCoordinator`): one lock per
 repository and branch in the process, a store lease across replicas when the step has the
 control plane (`ctx.control_plane`), and promotions waiting on the same branch are carried by
-a single push, each getting its own commit as output. In dry-run (preview) mode git-push does
-not push; it records the diff it would push.
+a single push, each getting its own commit as output. A branch git-clone creates gets its
+first commit pushed at once, through the same coordinator. In dry-run (preview) mode nothing is
+pushed: git-clone makes a created branch's first commit locally only, and git-push records the
+diff it would push.
 
 Neighbours: kargo.git (commands, mirrors, worktrees, pushes), kargo.promotion.workdir (safe
 paths), kargo.promotion.registry (registration).
@@ -89,8 +91,10 @@ class GitCheckout(_Config):
     )
     create: bool = Field(
         default=False,
-        description="Create `branch` as an empty orphan branch when the remote lacks it "
-        "(ignored without `branch`).",
+        description="When the remote lacks `branch`, create it, as Kargo does: a branch with "
+        'no history and one empty commit ("Initial commit", by the clone\'s `author`, signed '
+        "when it has a signing key), pushed at once; a branch someone else creates meanwhile "
+        "is used as it is. Ignored without `branch`.",
     )
     path: str = Field(min_length=1, description="Where in the work directory to check out.")
     sparse: list[str] | None = Field(
@@ -365,17 +369,19 @@ def commit_url(repo_url: str, sha: str, provider: str | None = None) -> str:
 
 
 async def _resolve_checkout(
+    ctx: StepContext,
+    cfg: GitCloneConfig,
     mirror: mirrors.Mirror,
     checkout: GitCheckout,
     credentials: cli.GitCredentials | None,
-) -> tuple[str, str, bool]:
-    """(commit, branch, orphan) for one checkout."""
+) -> tuple[str, str]:
+    """(commit, branch) for one checkout."""
     if checkout.commit:
         if not await mirror.has_commit(checkout.commit):
             await mirror.fetch_commit(checkout.commit, credentials)
         if not await mirror.has_commit(checkout.commit):
             raise errors.StepError(f"commit {checkout.commit} not found in {mirror.url}")
-        return checkout.commit, "", False
+        return checkout.commit, ""
     if checkout.tag:
         refspec = f"+refs/tags/{checkout.tag}:{mirrors.TAGS}{checkout.tag}"
         try:
@@ -388,7 +394,7 @@ async def _resolve_checkout(
             raise errors.StepError(
                 f"tag {checkout.tag!r} not found in {mirror.url}: check the tag name"
             )
-        return sha, "", False
+        return sha, ""
     branch = checkout.branch
     if branch is None:
         if mirror.default_branch is None:
@@ -397,7 +403,7 @@ async def _resolve_checkout(
         branch = mirror.default_branch
     sha = await mirror.rev_parse(mirrors.HEADS + branch)
     if sha is not None:
-        return sha, branch, False
+        return sha, branch
     if checkout.branch is None:  # `create` is ignored without `branch`, as in Kargo
         raise errors.StepError(
             f"the default branch {branch!r} of {mirror.url} does not exist (an empty "
@@ -408,7 +414,22 @@ async def _resolve_checkout(
             f"branch {branch!r} not found in {mirror.url}: check the branch name, or set "
             "create: true to create it"
         )
-    return await worktrees.orphan_placeholder(mirror), branch, True
+    return await _create_branch(ctx, cfg, mirror, branch, credentials), branch
+
+
+async def _create_branch(
+    ctx: StepContext,
+    cfg: GitCloneConfig,
+    mirror: mirrors.Mirror,
+    branch: str,
+    credentials: cli.GitCredentials | None,
+) -> str:
+    """Kargo's `ensureRemoteBranch`: the branch gets its "Initial commit" on the remote now, so
+    it is then checked out like any other. A preview makes that commit locally only."""
+    sha = await worktrees.initial_commit(mirror, _identity(ctx, cfg.author, None))
+    if ctx.dry_run:
+        return sha
+    return await _push_coordinator(ctx).create_branch(mirror, branch, sha, credentials)
 
 
 async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
@@ -439,13 +460,11 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
             await asyncio.to_thread(worktrees.prune_staging, mirror.path)
         for checkout in cfg.checkout:
             path = _checkout_path(ctx, checkout.path)
-            sha, branch, orphan = await _resolve_checkout(mirror, checkout, credentials)
+            sha, branch = await _resolve_checkout(ctx, cfg, mirror, checkout, credentials)
             meta = worktrees.Checkout(
                 repo_url=mirror.url,
                 mirror_path=str(mirror.path),
                 branch=branch,
-                orphan=orphan,
-                placeholder=sha if orphan else "",
                 author_name=cfg.author.name if cfg.author else "",
                 author_email=cfg.author.email if cfg.author else "",
                 insecure_skip_tls_verify=cfg.insecure_skip_tls_verify,
@@ -467,7 +486,7 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
                     f"error cloning {mirror.url}: checkout path {checkout.path}: {err}; "
                     "use a different path, or remove what an earlier step wrote there"
                 ) from err
-            outputs[checkout.as_ or checkout.path] = "" if orphan else sha
+            outputs[checkout.as_ or checkout.path] = sha
     except cli.GitError as err:
         raise errors.StepError(
             f"error cloning {mirror.url}: {err}{_certificate_hint(err, cfg)}"
@@ -573,13 +592,6 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
                 f"git-push {cfg.path}: the checkout is not on a branch (a commit or tag was "
                 "checked out); set targetBranch or generateTargetBranch"
             )
-        if meta.orphan and await worktrees.head(path) == meta.placeholder:
-            raise errors.TerminalStepError(
-                f"git-push {cfg.path}: the new branch {branch!r} has no commit because nothing "
-                f"was written to it: git-commit makes no commit of an empty checkout (its "
-                f"output commit is then empty); have the steps before it write files into "
-                f"{cfg.path}, or add a git-commit step before git-push if there is none"
-            )
         if ctx.dry_run:
             return StepResult(output=await _dry_run_push(path, mirror, branch, credentials))
         request.branch = branch
@@ -630,11 +642,14 @@ DOCS = {
         "fetches only the commits made since the last promotion and copies no history; it "
         "holds the files the promotion's steps work on (a lazy checkout, see below). A "
         "checkout takes a `branch`, a `commit` or a `tag` (at most one; none means the "
-        "remote's default branch); with `create` a missing branch starts as an empty orphan. "
+        "remote's default branch). With `create`, a branch the remote lacks is created as Kargo "
+        'does: one empty commit, "Initial commit", with no parent, by the clone\'s `author` '
+        "(signed when it has a signing key), pushed at once (in a promotion preview, made "
+        "locally only), and then checked out like any other branch. "
         "Credentials of type `git` matching `repoURL` are used.",
         "outputs": {
-            "commits": "Map of each checkout's `as` (or `path`) to the commit checked out; "
-            "empty for a newly created branch.",
+            "commits": "Map of each checkout's `as` (or `path`) to the commit checked out "
+            '(for a newly created branch, its "Initial commit").',
         },
         "example": {
             "repoURL": "https://github.com/example/gitops.git",

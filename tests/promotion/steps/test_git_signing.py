@@ -123,3 +123,62 @@ async def test_the_clone_authors_key_signs_later_commits(tmp_path, git_server):
     ).stdout
     assert "gpgsig -----BEGIN PGP SIGNATURE-----" in raw
     assert key not in raw
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["full-checkout", "lazy-checkout"])
+async def test_a_created_branchs_initial_commit_is_signed_with_the_clone_authors_key(
+    tmp_path, git_server, lazy
+):
+    require_binary("gpg")
+    key = _make_key(tmp_path / "gnupg")
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit({"a": "1"}, "initial")
+    work = tmp_path / "work"
+    work.mkdir()
+    ctx = StepContext(
+        work_dir=work,
+        project="p",
+        stage="s",
+        promotion="p1",
+        alias="a",
+        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
+        services={
+            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
+            steps.PUSH_SERVICE: pushes.PushCoordinator(),
+        },
+        lazy_checkouts=lazy,
+    )
+    author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+    cloned = await steps.git_clone(
+        ctx,
+        steps.GitCloneConfig.model_validate(
+            {
+                "repoURL": repo,
+                "author": author,
+                "checkout": [{"path": "out", "branch": "stage/s", "create": True}],
+            }
+        ),
+    )
+    initial = cloned.output["commits"]["out"]
+    raw = subprocess.run(
+        ["git", "cat-file", "commit", "refs/heads/stage/s"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout
+    assert "gpgsig -----BEGIN PGP SIGNATURE-----" in raw  # signed, and on the server already
+    assert "author Signer <signer@example.com>" in raw
+    assert raw.endswith("\nInitial commit\n")
+    assert key not in raw
+    (work / "out" / "b").write_text("2")
+    await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="signed"))
+    pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
+    parent = subprocess.run(
+        ["git", "rev-parse", f"{pushed.output['commit']}^"],
+        cwd=git_server.bare_path("gitops"),
+        capture_output=True,
+        text=True,
+        env=git_env(),
+    ).stdout.strip()
+    assert parent == initial

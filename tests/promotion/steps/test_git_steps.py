@@ -124,18 +124,24 @@ async def test_clone_author_is_used_for_commits(tmp_path, repo, services, git_se
     assert out == "Ana <ana@x.io>"
 
 
-async def test_create_makes_an_orphan_branch(tmp_path, repo, services, git_server):
+async def test_create_pushes_an_initial_commit_then_the_promotion_lands_on_it(
+    tmp_path, repo, services, git_server
+):
     ctx = make_ctx(tmp_path, repo, services)
     cloned = await steps.git_clone(
         ctx, clone_cfg(repo, branch="stage/dev", create=True, **{"as": "dev"})
     )
-    assert cloned.output == {"commits": {"dev": ""}}
+    initial = git_server.branch_head("gitops", "stage/dev")  # on the server before git-push
+    assert cloned.output == {"commits": {"dev": initial}}
+    assert git_server.log("gitops", "stage/dev") == ["Initial commit"]
     assert [p.name for p in (ctx.work_dir / "out").iterdir()] == [".git"]
     (ctx.work_dir / "out" / "manifest.yaml").write_text("kind: x\n")
     await steps.git_commit(ctx, steps.GitCommitConfig(path="out", message="rendered"))
     pushed = await steps.git_push(ctx, steps.GitPushConfig(path="out"))
     assert pushed.output["branch"] == "stage/dev"
-    assert git_server.log("gitops", "stage/dev") == ["rendered"]  # no parent: an orphan
+    assert git_server.log("gitops", "stage/dev") == ["rendered", "Initial commit"]
+    parents = run(["rev-list", "--parents", "-1", "stage/dev"], git_server.bare_path("gitops"))
+    assert parents.split()[1:] == [initial]
 
 
 async def test_missing_branch_without_create_says_how_to_fix(tmp_path, repo, services):

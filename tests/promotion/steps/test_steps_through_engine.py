@@ -467,14 +467,34 @@ async def test_copy_into_a_new_stage_branch_holds_only_the_copied_files(
         ]
     )
     assert_succeeded(status)
-    assert status["state"]["clone"]["commits"] == {"./src": source, "./out": ""}
     after = world.head("stage/test")
+    [initial] = world.parents(after)  # git-clone's "Initial commit", empty and parentless
+    assert status["state"]["clone"]["commits"] == {"./src": source, "./out": initial}
     assert status["state"]["push"]["commit"] == after
-    assert world.parents(after) == []
+    assert world.parents(initial) == []
+    assert world.files(initial) == []
     assert world.files(after) == ["chart-values.yaml", "obsolete.yaml", "overrides.yaml"]
     for name in ("chart-values.yaml", "obsolete.yaml", "overrides.yaml"):
         assert world.show(after, name) == SEED[f"env/test/{name}"]
     assert world.head() == source
+
+
+async def test_a_new_stage_branch_nothing_is_written_to_still_succeeds(
+    world: EngineWorld,
+) -> None:
+    status = await world.promote(
+        [
+            clone(world, {"branch": "stage/${{ ctx.stage }}", "create": True, "path": "./out"}),
+            *commit_and_push("render ${{ ctx.stage }}"),
+        ]
+    )
+    assert_succeeded(status)
+    initial = world.head("stage/test")
+    assert status["state"]["clone"]["commits"] == {"./out": initial}
+    assert status["state"]["commit"]["commit"] == initial  # nothing to commit
+    assert status["state"]["push"]["commit"] == initial  # nothing new to push
+    assert world.parents(initial) == []
+    assert world.files(initial) == []
 
 
 # ---------------------------------------------------------------------------------------------
