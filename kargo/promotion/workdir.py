@@ -184,7 +184,8 @@ def replace_text(work_dir: Path, path: Path, text: str) -> None:
     never committed from a checkout (beside `path` only if that is another file system).
     Newlines are written as they are in `text` (files keep their CRLF line endings). A symlink
     is written through, as an in-place write would (`resolve` has checked where it leads)."""
-    path = Path(os.path.realpath(path))
+    if os.path.islink(path):  # directory links on the way are followed by the rename itself
+        path = Path(os.path.realpath(path))
     try:
         mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:

@@ -297,14 +297,16 @@ def _round_trip(text: str, targets: dict[str, TargetImage]) -> str:
     return loaded.dump()
 
 
-def set_images(text: str, targets: dict[str, TargetImage]) -> str:
-    """The kustomization `text` with `targets` set in its `images` list.
+def set_images(text: str, targets: dict[str, TargetImage], doc: Any = None) -> str:
+    """The kustomization `text` with `targets` set in its `images` list (`doc`: `text` already
+    parsed, when the caller has it).
 
     Changed values are replaced in place and new entries or fields are inserted beside their
     siblings, so the diff shows only what changed; layouts the text editor cannot handle
     (flow-style lists, for instance) go through a round trip styled on `images`.
     """
-    doc = workdir.safe_load(text)
+    if doc is None:
+        doc = workdir.safe_load(text)
     try:
         return workdir.edit_yaml(text, image_edits(doc, targets))
     except workdir.NeedsStructuralEdit:
@@ -354,8 +356,8 @@ async def kustomize_set_image(ctx: StepContext, cfg: KustomizeSetImageConfig) ->
     with file.open(encoding="utf-8", newline="") as fh:
         text = fh.read()
     try:
-        new_text = set_images(text, targets) if targets else text
         doc = workdir.safe_load(text)
+        new_text = set_images(text, targets, doc) if targets else text
     except YAMLError as err:
         raise errors.TerminalStepError(
             f"could not parse {workdir.display(ctx.work_dir, file)!r}: {err}"
