@@ -174,6 +174,34 @@ def check_parents(work_dir: Path, path: Path, user: str) -> None:
             )
 
 
+def existing_file(work_dir: Path, user_path: str, kind: str) -> Path:
+    """The file a step reads (`resolve`d), refusing a directory or a missing file with the
+    path as the user wrote it; `kind` names the format ("YAML", "JSON") in the message."""
+    file = resolve(work_dir, user_path)
+    if file.is_dir():
+        raise errors.TerminalStepError(
+            f"path {user_path!r} is a directory; give the path of a {kind} file inside it"
+        )
+    if not file.is_file():
+        raise errors.TerminalStepError(f"file {user_path!r} not found in the work directory")
+    return file
+
+
+def read_text(file: Path, user_path: str, kind: str) -> str:
+    """A step's input file as UTF-8 text, newlines as they are (CRLF files stay CRLF), with
+    clear errors for text that is not UTF-8 or a file that cannot be read."""
+    try:
+        with file.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as err:
+        raise errors.TerminalStepError(
+            f"file {user_path!r} is not UTF-8 text (byte {err.start}); {kind} files must be "
+            "UTF-8"
+        ) from err
+    except OSError as err:
+        raise errors.TerminalStepError(f"cannot read {user_path!r}: {err.strerror}") from err
+
+
 def replace_text(work_dir: Path, path: Path, text: str) -> None:
     """Write `text` to the existing or new file `path` all at once: to a temporary file, then
     renamed over it (keeping the old file's permissions).

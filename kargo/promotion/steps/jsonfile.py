@@ -366,26 +366,11 @@ def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
 
 
 def _file(ctx: StepContext, path: str) -> Path:
-    file = workdir.resolve(ctx.work_dir, path)
-    if file.is_dir():
-        raise errors.TerminalStepError(
-            f"path {path!r} is a directory; give the path of a JSON file inside it"
-        )
-    if not file.is_file():
-        raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
-    return file
+    return workdir.existing_file(ctx.work_dir, path, "JSON")
 
 
 def _read(file: Path, path: str) -> str:
-    try:
-        with file.open(encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except UnicodeDecodeError as err:
-        raise errors.TerminalStepError(
-            f"file {path!r} is not UTF-8 text (byte {err.start}); JSON files must be UTF-8"
-        ) from err
-    except OSError as err:
-        raise errors.TerminalStepError(f"cannot read {path!r}: {err.strerror}") from err
+    return workdir.read_text(file, path, "JSON")
 
 
 async def json_update(ctx: StepContext, cfg: JSONUpdateConfig) -> StepResult:

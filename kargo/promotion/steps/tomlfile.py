@@ -130,11 +130,8 @@ def commit_message(path: str, updates: list[tuple[str, Any]]) -> str:
 
 
 def _load(ctx: StepContext, path: str) -> tuple[Any, tomlkit.TOMLDocument, str]:
-    file = workdir.resolve(ctx.work_dir, path)
-    if not file.is_file():
-        raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
-    with file.open(encoding="utf-8", newline="") as fh:
-        text = fh.read()
+    file = workdir.existing_file(ctx.work_dir, path, "TOML")
+    text = workdir.read_text(file, path, "TOML")
     try:
         return file, tomlkit.parse(text), text
     except tomlkit.exceptions.ParseError as err:

@@ -254,25 +254,11 @@ def deep_merge(base: Any, overlay: Any, aliases: set[tuple[int, Any]] | None = N
 
 
 def _text(file: Path, path: str) -> str:
-    try:
-        with file.open(encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except UnicodeDecodeError as err:
-        raise errors.TerminalStepError(
-            f"file {path!r} is not UTF-8 text (byte {err.start}); YAML files must be UTF-8"
-        ) from err
-    except OSError as err:
-        raise errors.TerminalStepError(f"cannot read {path!r}: {err.strerror}") from err
+    return workdir.read_text(file, path, "YAML")
 
 
 def _read(ctx: StepContext, path: str) -> tuple[Path, str]:
-    file = workdir.resolve(ctx.work_dir, path)
-    if file.is_dir():
-        raise errors.TerminalStepError(
-            f"path {path!r} is a directory; give the path of a YAML file inside it"
-        )
-    if not file.is_file():
-        raise errors.TerminalStepError(f"file {path!r} not found in the work directory")
+    file = workdir.existing_file(ctx.work_dir, path, "YAML")
     return file, _text(file, path)
 
 

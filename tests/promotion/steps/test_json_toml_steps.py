@@ -220,3 +220,19 @@ def test_json_set_value_agrees_with_a_dict_update(doc, path, value, indent):
         node = node[part]
     node[path[-1]] = value
     assert json.loads(jsonfile.set_value(text, ".".join(path), value)) == expected
+
+
+async def test_toml_steps_say_when_the_path_is_a_directory_or_not_utf8(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    ctx = helpers.make_ctx(tmp_path)
+    update = {"updates": [{"key": "name", "value": "x"}]}
+    with pytest.raises(
+        errors.TerminalStepError, match="'conf' is a directory; give the path of a TOML file"
+    ):
+        await helpers.run_step("toml-update", {"path": "conf", **update}, ctx)
+    with pytest.raises(
+        errors.TerminalStepError, match="not UTF-8 text .* TOML files must be UTF-8"
+    ):
+        await helpers.run_step("toml-update", {"path": "latin1.toml", **update}, ctx)
+    assert (tmp_path / "latin1.toml").read_bytes() == 'name = "caf\xe9"\n'.encode("latin-1")
