@@ -7,11 +7,8 @@ import pydantic
 import pytest
 
 from kargo import errors
-from kargo.credentials.interface import Credentials, StaticCredentials
-from kargo.git import mirror as mirrors, push as pushes
-from kargo.promotion.context import StepContext
 from kargo.promotion.steps import git as steps
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER
+from tests.promotion.steps.git_context import git_ctx, git_services
 
 
 @pytest.fixture
@@ -23,20 +20,7 @@ def repo(git_server):
 
 @pytest.fixture
 def ctx(tmp_path, repo):
-    work = tmp_path / "work"
-    work.mkdir()
-    return StepContext(
-        work_dir=work,
-        project="p",
-        stage="dev",
-        promotion="promo-1",
-        alias="push",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services={
-            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "mirrors"),
-            steps.PUSH_SERVICE: pushes.PushCoordinator(),
-        },
-    )
+    return git_ctx(tmp_path, repo, git_services(tmp_path), alias="push", git_user=None)
 
 
 async def test_pushing_a_tag_no_git_tag_step_made_says_so(ctx, repo):

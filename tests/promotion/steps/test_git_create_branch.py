@@ -5,11 +5,11 @@ import asyncio
 
 import pytest
 
-from kargo.credentials.interface import Credentials, StaticCredentials
+from kargo.credentials.interface import Credentials
 from kargo.git import mirror as mirrors, push as pushes, worktree as worktrees
-from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, run
+from tests.promotion.steps.git_context import git_ctx as make_ctx, git_services
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -23,26 +23,7 @@ def repo(git_server):
 
 def services(tmp_path, name="replica"):
     """One replica's mirrors and push coordinator."""
-    return {
-        steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / name / "mirrors"),
-        steps.PUSH_SERVICE: pushes.PushCoordinator(),
-    }
-
-
-def make_ctx(tmp_path, repo, shared, name="promo-1", **kw):
-    work = tmp_path / "work" / name
-    work.mkdir(parents=True)
-    return StepContext(
-        work_dir=work,
-        project="p",
-        stage="dev",
-        promotion=name,
-        alias="step",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        git_user=GitUser(name="Kargo Bot", email="bot@example.com"),
-        services=shared,
-        **kw,
-    )
+    return git_services(tmp_path / name)
 
 
 def create_cfg(repo, branch="stage/dev", **extra):

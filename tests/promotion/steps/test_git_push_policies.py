@@ -19,6 +19,7 @@ from kargo.server import settings as settings_mod
 from kargo.store import open_store
 from tests.conftest import require_binary
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env, run
+from tests.promotion.steps.git_context import git_ctx, git_services
 from tests.promotion.steps.test_git_signing import _make_key
 
 P = pushes.IntegrationPolicy
@@ -38,21 +39,8 @@ def key(tmp_path):
 
 
 def make_ctx(tmp_path, repo, policy):
-    work = tmp_path / "work"
-    work.mkdir()
-    return StepContext(
-        work_dir=work,
-        project="p",
-        stage="dev",
-        promotion="promo-1",
-        alias="push",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services={
-            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "mirrors"),
-            steps.PUSH_SERVICE: pushes.PushCoordinator(),
-            steps.POLICY_SERVICE: policy,
-        },
-    )
+    services = git_services(tmp_path, **{steps.POLICY_SERVICE: policy})
+    return git_ctx(tmp_path, repo, services, alias="push", git_user=None)
 
 
 async def clone(ctx, repo, key=None):

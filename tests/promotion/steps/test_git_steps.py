@@ -7,11 +7,10 @@ from pydantic import ValidationError
 
 from kargo import errors
 from kargo.credentials.interface import Credentials, StaticCredentials
-from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion import registry as reg
-from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env, run
+from tests.promotion.steps.git_context import git_ctx as make_ctx, git_services
 
 
 @pytest.fixture
@@ -24,26 +23,7 @@ def repo(git_server):
 
 @pytest.fixture
 def services(tmp_path):
-    return {
-        steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "mirrors"),
-        steps.PUSH_SERVICE: pushes.PushCoordinator(),
-    }
-
-
-def make_ctx(tmp_path, repo, services, name="promo-1", **kw):
-    work = tmp_path / "work" / name
-    work.mkdir(parents=True)
-    return StepContext(
-        work_dir=work,
-        project="p",
-        stage="dev",
-        promotion=name,
-        alias="step",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        git_user=GitUser(name="Kargo Bot", email="bot@example.com"),
-        services=services,
-        **kw,
-    )
+    return git_services(tmp_path)
 
 
 def clone_cfg(repo, **checkout):
