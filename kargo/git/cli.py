@@ -88,6 +88,7 @@ class GitFailure(StrEnum):
     REJECTED = "rejected"  # a push the remote refused because it moved (non-fast-forward)
     CONFLICT = "conflict"
     LOCKED = "locked"  # a `*.lock` file in the local repository, left by an interrupted git
+    CERTIFICATE = "certificate"  # the server's TLS certificate is not trusted
     TIMEOUT = "timeout"
     OTHER = "other"
 
@@ -368,6 +369,17 @@ def classify(stderr: str) -> GitFailure:
     if any(
         s in low
         for s in (
+            "ssl certificate problem",
+            "server certificate verification failed",
+            "certificate verify failed",
+            "self-signed certificate",
+            "self signed certificate",
+        )
+    ):
+        return GitFailure.CERTIFICATE
+    if any(
+        s in low
+        for s in (
             "could not resolve host",
             "failed to connect",
             "connection refused",
@@ -422,6 +434,13 @@ def describe_failure(failure: GitFailure, url: str, detail: str) -> str:
         return f"git found conflicting changes in {where} ({detail})"
     if failure is GitFailure.LOCKED:
         return f"git found a lock file in the local copy of {where} ({detail})"
+    if failure is GitFailure.CERTIFICATE:
+        return (
+            f"the TLS certificate of {where} is not trusted ({detail}): give the git server a "
+            "certificate from a CA this host trusts, or set insecureSkipTLSVerify: true on the "
+            "git-clone step or Warehouse subscription that uses it (it then applies to that "
+            "clone or subscription only)"
+        )
     return f"git failed for {where}: {detail}"
 
 

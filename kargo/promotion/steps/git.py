@@ -488,22 +488,8 @@ async def git_clone(ctx: StepContext, cfg: GitCloneConfig) -> StepResult:
                 ) from err
             outputs[checkout.as_ or checkout.path] = sha
     except cli.GitError as err:
-        raise errors.StepError(
-            f"error cloning {mirror.url}: {err}{_certificate_hint(err, cfg)}"
-        ) from err
+        raise errors.StepError(f"error cloning {mirror.url}: {err}") from err
     return StepResult(output={"commits": outputs})
-
-
-def _certificate_hint(err: cli.GitError, cfg: GitCloneConfig) -> str:
-    """How to fix a TLS verification failure, which git itself only states."""
-    text = f"{err} {err.stderr}".lower()
-    if cfg.insecure_skip_tls_verify or "certificate" not in text:
-        return ""
-    return (
-        "; the git server's TLS certificate is not trusted: give the git server a certificate "
-        "from a CA that Kargo's host trusts, or set insecureSkipTLSVerify: true on this "
-        "git-clone to skip verification for this clone only"
-    )
 
 
 async def git_clear(ctx: StepContext, cfg: GitClearConfig) -> StepResult:

@@ -469,7 +469,8 @@ async def _clone_is_refused_for_its_certificate(tmp_path, repo, services, name):
     message = str(caught.value)
     assert message.startswith(f"error cloning {repo}: ")
     assert "certificate" in message
-    assert "set insecureSkipTLSVerify: true on this git-clone" in message
+    assert "is not trusted" in message
+    assert "set insecureSkipTLSVerify: true on the git-clone step" in message
     assert GIT_PASSWORD not in message
 
 
