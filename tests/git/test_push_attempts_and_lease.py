@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from kargo import clock as clocks, errors
-from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion.context import StepContext
 from kargo.promotion.steps import git as steps
 from kargo.store import open_store
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER
+from tests.fixtures.git import GIT_PASSWORD
+from tests.git.contexts import git_ctx
 
 # Lands a commit on main before receive-pack updates it, so the push always loses the race.
 # Outside the quarantine (a hook may not update refs inside it) and counting its runs.
@@ -57,18 +57,7 @@ def repo(git_server):
 
 
 def make_ctx(tmp_path: Path, repo: str, services: dict, name: str, **kw) -> StepContext:
-    work = tmp_path / "work" / name
-    work.mkdir(parents=True)
-    return StepContext(
-        work_dir=work,
-        project="p",
-        stage=name,
-        promotion=name,
-        alias="push",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services=services,
-        **kw,
-    )
+    return git_ctx(tmp_path, repo, services, name, alias="push", git_user=None, stage=name, **kw)
 
 
 async def clone_and_commit(ctx: StepContext, repo: str, file: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from kargo import errors
 from kargo.promotion.steps import git as steps
-from tests.promotion.steps.git_context import git_ctx, git_services
+from tests.git.contexts import git_ctx, git_services
 
 
 @pytest.fixture

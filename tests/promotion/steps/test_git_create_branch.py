@@ -9,7 +9,7 @@ from kargo.credentials.interface import Credentials
 from kargo.git import mirror as mirrors, push as pushes, worktree as worktrees
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, run
-from tests.promotion.steps.git_context import git_ctx as make_ctx, git_services
+from tests.git.contexts import git_ctx as make_ctx, git_services
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 

@@ -10,16 +10,14 @@ import pytest
 
 from kargo import clock as clocks, errors
 from kargo.controller import manager as manager_mod
-from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.git import mirror as mirrors, push as pushes
 from kargo.promotion import engine as engine_mod, registry as reg
-from kargo.promotion.context import StepContext
 from kargo.promotion.steps import git as steps
 from kargo.server import settings as settings_mod
 from kargo.store import open_store
 from tests.conftest import require_binary
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env, run
-from tests.promotion.steps.git_context import git_ctx, git_services
+from tests.fixtures.git import GIT_PASSWORD, git_env, run
+from tests.git.contexts import git_ctx, git_services
 from tests.promotion.steps.test_git_signing import _make_key
 
 P = pushes.IntegrationPolicy
@@ -240,18 +238,8 @@ async def test_a_signed_commit_is_never_replayed_in_a_batch(tmp_path, git_server
     }
     ctxs = []
     for name in ("signed", "plain"):
-        work = tmp_path / "work" / name
-        work.mkdir(parents=True)
         ctxs.append(
-            StepContext(
-                work_dir=work,
-                project="p",
-                stage=name,
-                promotion=name,
-                alias="push",
-                credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-                services=services,
-            )
+            git_ctx(tmp_path, repo, services, name, alias="push", git_user=None, stage=name)
         )
     await clone(ctxs[0], repo, key)
     await clone(ctxs[1], repo)

@@ -5,12 +5,10 @@ import subprocess
 
 import pytest
 
-from kargo.credentials.interface import Credentials, StaticCredentials
-from kargo.git import mirror as mirrors, push as pushes
-from kargo.promotion.context import StepContext
 from kargo.promotion.steps import git as steps
 from tests.conftest import require_binary
-from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env
+from tests.fixtures.git import git_env
+from tests.git.contexts import git_services, step_context
 
 
 def _make_key(home):
@@ -51,18 +49,8 @@ async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server, laz
     git_server.writer("gitops").commit({"a": "1"}, "initial")
     work = tmp_path / "work"
     work.mkdir()
-    ctx = StepContext(
-        work_dir=work,
-        project="p",
-        stage="s",
-        promotion="p1",
-        alias="a",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services={
-            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
-            steps.PUSH_SERVICE: pushes.PushCoordinator(),
-        },
-        lazy_checkouts=lazy,
+    ctx = step_context(
+        work, repo, "p1", git_services(tmp_path), None, stage="s", lazy_checkouts=lazy
     )
     author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
     await steps.git_clone(
@@ -91,18 +79,7 @@ async def test_the_clone_authors_key_signs_later_commits(tmp_path, git_server):
     git_server.writer("gitops").commit({"a": "1"}, "initial")
     work = tmp_path / "work"
     work.mkdir()
-    ctx = StepContext(
-        work_dir=work,
-        project="p",
-        stage="s",
-        promotion="p1",
-        alias="a",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services={
-            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
-            steps.PUSH_SERVICE: pushes.PushCoordinator(),
-        },
-    )
+    ctx = step_context(work, repo, "p1", git_services(tmp_path), None, stage="s")
     author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
     await steps.git_clone(
         ctx,
@@ -135,18 +112,8 @@ async def test_a_created_branchs_initial_commit_is_signed_with_the_clone_authors
     git_server.writer("gitops").commit({"a": "1"}, "initial")
     work = tmp_path / "work"
     work.mkdir()
-    ctx = StepContext(
-        work_dir=work,
-        project="p",
-        stage="s",
-        promotion="p1",
-        alias="a",
-        credentials=StaticCredentials({repo: Credentials(GIT_USER, GIT_PASSWORD)}),
-        services={
-            steps.MIRRORS_SERVICE: mirrors.MirrorCache(tmp_path / "m"),
-            steps.PUSH_SERVICE: pushes.PushCoordinator(),
-        },
-        lazy_checkouts=lazy,
+    ctx = step_context(
+        work, repo, "p1", git_services(tmp_path), None, stage="s", lazy_checkouts=lazy
     )
     author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
     cloned = await steps.git_clone(

@@ -10,7 +10,7 @@ from kargo.credentials.interface import Credentials, StaticCredentials
 from kargo.promotion import registry as reg
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import GIT_PASSWORD, GIT_USER, git_env, run
-from tests.promotion.steps.git_context import git_ctx as make_ctx, git_services
+from tests.git.contexts import git_ctx as make_ctx, git_services
 
 
 @pytest.fixture
