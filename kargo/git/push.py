@@ -530,7 +530,7 @@ class _Integration:
     """Puts a batch's commits one after the other on top of the remote branch.
 
     Commits that change only paths nobody else changed since their parent are replayed
-    together by one `git fast-import` (`kargo.git.replay`); the others are rebased or merged in
+    in-process (`kargo.git.replay`); the others are rebased or merged in
     their worktree by policy (`_integrate`). `results` gets each request's commit."""
 
     def __init__(
@@ -546,34 +546,32 @@ class _Integration:
         """Integrate every request (failing ones leave `live`); return the tip to push."""
         if len(live) == 1 and self.remote is not None and not live[0].force:
             # a lone commit made on the branch as it is (the usual single promotion): pushed
-            # as it is (signature and all), without reading it with git
+            # as it is (signature and all), without reading its changes
             sha = await worktrees.head(live[0].worktree)
             if objects.parents(self.mirror.path, sha) == [self.remote]:
                 self.tip = self.results[id(live[0])] = sha
                 return sha
-        if self.remote is not None:  # one `git log` reads every request's commit of the batch
+        if self.remote is not None:  # every request's commit of the batch, read in-process
             heads = {id(r): await worktrees.head(r.worktree) for r in live if not r.force}
-            infos = await replays.describe(self.mirror.path, list(heads.values()))
+            infos = replays.describe(self.mirror.path, list(heads.values()))
             for req in live:
                 req.commit = infos.get(heads.get(id(req), ""))
         for req in list(live):
             try:
-                if not await self._try_replay(req):
-                    await self._flush()
+                if not self._try_replay(req):
+                    self._flush()
                     before = self.tip
                     self.tip = await _integrate(req, self.tip)
                     self.results[id(req)] = self.tip
                     if before is not None and self.tip != before:
-                        self.changed.add(
-                            await replays.changed_paths(self.mirror.path, before, self.tip)
-                        )
+                        self.changed.add(replays.changed_paths(self.mirror.path, before, self.tip))
             except PushRejected as err:
                 live.remove(req)
                 _fail(req, err)
-        await self._flush()
+        self._flush()
         return self.tip
 
-    async def _upstream_of(self, parent: str) -> tuple[bool, set[str], replays.PathSet]:
+    def _upstream_of(self, parent: str) -> tuple[bool, set[str], replays.PathSet]:
         """(parent is an ancestor of the remote tip, commits since, paths changed since)."""
         assert self.remote is not None
         known = self._upstream.get(parent)
@@ -583,19 +581,17 @@ class _Integration:
             known = (True, set(), replays.PathSet())
         else:
             repo = self.mirror.path
-            check = ["merge-base", "--is-ancestor", parent, self.remote]
-            ancestor = (await cli.run_git(check, cwd=repo, check=False)).ok
+            ancestor = replays.is_ancestor(repo, parent, self.remote)
             commits: set[str] = set()
             paths = replays.PathSet()
             if ancestor:
-                listed = await cli.run_git(["rev-list", self.remote, f"^{parent}"], cwd=repo)
-                commits = set(listed.stdout.split())
-                paths.add(await replays.changed_paths(repo, parent, self.remote))
+                commits = replays.commits_between(repo, parent, self.remote)
+                paths.add(replays.changed_paths(repo, parent, self.remote))
             known = (ancestor, commits, paths)
         self._upstream[parent] = known
         return known
 
-    async def _try_replay(self, req: PushRequest) -> bool:
+    def _try_replay(self, req: PushRequest) -> bool:
         info = req.commit
         if info is None or self.remote is None or len(info.parents) != 1:
             return False
@@ -604,7 +600,7 @@ class _Integration:
             self.tip = self.results[id(req)] = info.sha
             self.changed.add(info.paths)
             return True
-        ancestor, upstream_commits, upstream_paths = await self._upstream_of(parent)
+        ancestor, upstream_commits, upstream_paths = self._upstream_of(parent)
         if not ancestor:
             return False
         if info.sha in upstream_commits or info.sha == self.remote:
@@ -618,10 +614,10 @@ class _Integration:
         self.changed.add(info.paths)
         return True
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         if not self.pending or self.tip is None:
             return
-        shas = await replays.replay(
+        shas = replays.replay(
             self.mirror.path,
             f"refs/kargo/integrate/{self.branch}",
             self.tip,

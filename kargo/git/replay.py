@@ -1,4 +1,4 @@
-"""Replaying many promotions' commits onto a moved branch with one `git fast-import`.
+"""Replaying many promotions' commits onto a moved branch, in-process.
 
 When promotions wait on one branch, each one's commit was made on the branch as it was when it
 cloned; the push must put them one after the other on top of the branch as it is now. Doing
@@ -7,54 +7,55 @@ for a hundred promotions is seconds spent under the branch's lock. Most of these
 trivially replayable: each changes its own files (one Stage's kustomization), so the result of
 a rebase is known from paths alone: take the new base's tree and set this commit's changed
 paths to this commit's blobs. This module does exactly that for every commit whose paths
-touch nothing that changed since its parent (upstream or earlier in the batch), and writes all
-the rewritten commits with ONE `git fast-import`, keeping each commit's author, date and
-message and making the pusher the committer, as `git rebase` would.
+touch nothing that changed since its parent (upstream or earlier in the batch), keeping each
+commit's author, date and message and making the pusher the committer, as `git rebase` would.
+
+All of it runs in-process through libgit2 (`kargo.git.objects`): reading a commit's changes
+is a tree comparison, and a replayed commit is a few new trees and one commit object, each a
+few microseconds, where a `git log` and a `git fast-import` cost tens of milliseconds of the
+time the branch is locked. The new objects are written as one pack (with the batch's commits,
+which are still in memory: `kargo.git.objects`), which the push needs on disk anyway.
 
 A commit that touches a path that also changed (or is signed, or a merge) is not replayed here:
 `kargo.git.push` integrates it the slow way (rebase or merge in its worktree, by policy).
 
-Neighbours: `kargo.git.push` (the caller), `kargo.git.cli` (commands).
+Neighbours: `kargo.git.push` (the caller), `kargo.git.objects` (the mirror's objects).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from kargo.git import cli
+import pygit2
 
-_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%ad%x00%B"
-ZERO = "0" * 40
+from kargo.git import objects
+
+_DELETED = 0  # the file mode libgit2 reports for the new side of a deletion
 
 
 @dataclass(frozen=True)
 class Change:
-    """One path a commit changed: new mode and blob, or a deletion (mode "000000")."""
+    """One path a commit changed: new mode and blob, or a deletion (mode 0)."""
 
     path: str
-    mode: str
-    sha: str
+    mode: int
+    oid: pygit2.Oid | None
 
     @property
     def deleted(self) -> bool:
         """True when the commit removed the path."""
-        return self.mode == "000000"
+        return self.oid is None
 
 
 @dataclass(frozen=True)
 class CommitInfo:
-    """What replaying a commit needs: its parent, authorship, message and changes."""
+    """What replaying a commit needs: its parents and changes (authorship is read at replay)."""
 
     sha: str
     parents: tuple[str, ...]
-    author_name: str
-    author_email: str
-    author_date: str  # git's raw form: "<seconds> <+hhmm>"
-    message: str
     changes: tuple[Change, ...]
 
     @property
@@ -63,64 +64,98 @@ class CommitInfo:
         return [c.path for c in self.changes]
 
 
-def parse_log(output: str) -> CommitInfo:
-    """Parse `git log -1 -z --raw` output in the `_FORMAT` layout."""
-    sha, parents, name, email, date, rest = output.split("\0", 5)
-    message, sep, raw = rest.partition("\0\n")
-    if not sep:
-        message, raw = rest.rstrip("\0"), ""
-    fields = raw.split("\0")
-    changes: list[Change] = []
-    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
-        if not meta.startswith(":"):
+_Entries = dict[str, tuple[pygit2.Oid, int]]
+
+
+class _TreeReader:
+    """A tree's entries by name, read once per tree: the commits of a batch mostly share
+    their parent, whose trees are then read once for all of them."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self.repo = repo
+        self._read: dict[pygit2.Oid, _Entries] = {}
+
+    def entries(self, tree: pygit2.Oid | None) -> _Entries:
+        if tree is None:
+            return {}
+        found = self._read.get(tree)
+        if found is None:
+            found = {str(e.name): (e.id, e.filemode) for e in self.repo[tree].peel(pygit2.Tree)}
+            self._read[tree] = found
+        return found
+
+    def diff(
+        self, old: pygit2.Oid | None, new: pygit2.Oid | None, prefix: str = ""
+    ) -> list[Change]:
+        """Every file that differs between two trees, as `git diff-tree -r --no-renames` lists
+        them (a file turned into a directory is a deletion and additions). Subtrees with the
+        same id are skipped unread: a promotion's commit differs from its parent in one
+        directory."""
+        olds, news = self.entries(old), self.entries(new)
+        changes: list[Change] = []
+        for name in sorted(olds.keys() | news.keys()):
+            before, after = olds.get(name), news.get(name)
+            if before == after:
+                continue
+            path = f"{prefix}{name}"
+            old_tree = before[0] if before is not None and before[1] == objects.TREE else None
+            new_tree = after[0] if after is not None and after[1] == objects.TREE else None
+            if old_tree is not None or new_tree is not None:
+                changes += self.diff(old_tree, new_tree, f"{path}/")
+            if after is not None and new_tree is None:
+                changes.append(Change(path, after[1], after[0]))
+            elif before is not None and old_tree is None:
+                changes.append(Change(path, _DELETED, None))
+        return changes
+
+
+def describe(repo_path: Path, shas: Sequence[str]) -> dict[str, CommitInfo]:
+    """What `replay` needs of each commit: its parents and, for a commit with one parent, the
+    files it changed. Commits the mirror does not hold are left out."""
+    repo = objects.repository(repo_path)
+    reader = _TreeReader(repo)
+    found: dict[str, CommitInfo] = {}
+    for sha in dict.fromkeys(shas):
+        try:
+            commit = repo[sha]
+        except (KeyError, ValueError):
             continue
-        _old_mode, new_mode, _old_sha, new_sha, _status = meta[1:].split()
-        changes.append(Change(path, new_mode, new_sha))
-    return CommitInfo(
-        sha=sha,
-        parents=tuple(parents.split()),
-        author_name=name,
-        author_email=email,
-        author_date=date,
-        message=message,
-        changes=tuple(changes),
-    )
+        if not isinstance(commit, pygit2.Commit):
+            continue
+        parents = tuple(str(p) for p in commit.parent_ids)
+        changes: tuple[Change, ...] = ()
+        if len(parents) == 1:
+            changes = tuple(reader.diff(commit.parents[0].tree_id, commit.tree_id))
+        found[sha] = CommitInfo(sha, parents, changes)
+    return found
 
 
-_RECORD = "\x01kargo-commit\x01"
-
-
-async def describe(repo: Path, shas: Sequence[str]) -> dict[str, CommitInfo]:
-    """One `git log --no-walk` reading everything `replay` needs of each commit."""
-    if not shas:
-        return {}
-    result = await cli.run_git(
-        [
-            "log",
-            "--no-walk=unsorted",
-            "-z",
-            "--raw",
-            "-r",
-            "--no-renames",
-            "--no-abbrev",
-            "--date=raw",
-            f"--format={_RECORD}{_FORMAT}",
-            *dict.fromkeys(shas),
-        ],
-        cwd=repo,
-    )
-    infos = (parse_log(r.strip("\0")) for r in result.stdout.split(_RECORD) if r.strip("\0"))
-    return {info.sha: info for info in infos}
-
-
-async def changed_paths(repo: Path, old: str, new: str) -> set[str]:
-    """Paths that differ between two commits (one `git diff-tree`)."""
+def changed_paths(repo_path: Path, old: str, new: str) -> set[str]:
+    """Files that differ between two commits."""
     if old == new:
         return set()
-    result = await cli.run_git(
-        ["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new], cwd=repo
-    )
-    return {p for p in result.stdout.split("\0") if p}
+    repo = objects.repository(repo_path)
+    trees = objects.root_tree(repo, old).id, objects.root_tree(repo, new).id
+    return {c.path for c in _TreeReader(repo).diff(*trees)}
+
+
+def is_ancestor(repo_path: Path, older: str, newer: str) -> bool:
+    """Whether `older` is `newer` or one of its ancestors."""
+    if older == newer:
+        return True
+    repo = objects.repository(repo_path)
+    try:
+        return bool(repo.descendant_of(pygit2.Oid(hex=newer), pygit2.Oid(hex=older)))
+    except (KeyError, ValueError, pygit2.GitError):
+        return False  # a commit the mirror does not hold is no ancestor it knows of
+
+
+def commits_between(repo_path: Path, older: str, newer: str) -> set[str]:
+    """The commits reachable from `newer` and not from `older` (`git rev-list newer ^older`)."""
+    repo = objects.repository(repo_path)
+    walker = repo.walk(pygit2.Oid(hex=newer), pygit2.enums.SortMode.NONE)
+    walker.hide(pygit2.Oid(hex=older))
+    return {str(commit.id) for commit in walker}
 
 
 @dataclass
@@ -146,18 +181,6 @@ class PathSet:
         return False
 
 
-def _quote(path: str) -> str:
-    """A fast-import path in C-style quotes (always valid, whatever the characters)."""
-    escaped = (
-        path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
-
-
-def _ident(name: str, email: str, date: str) -> str:
-    return f"{name} <{email}> {date}"
-
-
 @dataclass(frozen=True)
 class Replay:
     """One commit to rewrite on top of the previous one (the first on `onto`)."""
@@ -167,43 +190,68 @@ class Replay:
     committer_email: str
 
 
-async def replay(
-    repo: Path, ref: str, onto: str, replays: Sequence[Replay], *, now: float | None = None
+_Edits = dict[str, tuple[pygit2.Oid, int] | None]
+
+
+def _edit_tree(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, edits: _Edits
+) -> pygit2.Oid | None:
+    """`tree` with each path of `edits` set to (blob, mode) or removed; None when nothing is
+    left (git stores no empty directories). Deletions go first, then directories, then files,
+    so that a file that became a directory (or the reverse) ends up as the commit has it."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    here: _Edits = {}
+    below: dict[str, _Edits] = {}
+    for path, value in edits.items():
+        name, slash, rest = path.partition("/")
+        if slash:
+            below.setdefault(name, {})[rest] = value
+        else:
+            here[name] = value
+    for name, value in here.items():
+        if value is None and builder.get(name) is not None:
+            builder.remove(name)
+    for name, inner in below.items():
+        existing = builder.get(name)
+        subtree = existing if isinstance(existing, pygit2.Tree) else None
+        built = _edit_tree(repo, subtree, inner)
+        if built is not None:
+            builder.insert(name, built, objects.TREE)
+        elif existing is not None:
+            builder.remove(name)
+    for name, value in here.items():
+        if value is not None:
+            builder.insert(name, *value)
+    return builder.write() if len(builder) else None
+
+
+def replay(
+    repo_path: Path, ref: str, onto: str, replays: Sequence[Replay], *, now: float | None = None
 ) -> list[str]:
     """Write `replays` as a chain of new commits starting on `onto`; return their shas.
 
     `ref` (a private ref of the caller) ends up on the last one; the caller pushes by sha."""
     if not replays:
         return []
+    repo = objects.repository(repo_path)
     committed = int(time.time() if now is None else now)
-    lines: list[bytes] = []
-    previous = onto
-    for index, item in enumerate(replays, start=1):
-        c = item.commit
-        message = c.message.encode()
-        head = [
-            f"commit {ref}",
-            f"mark :{index}",
-            f"author {_ident(c.author_name, c.author_email, c.author_date)}",
-            f"committer {_ident(item.committer_name, item.committer_email, f'{committed} +0000')}",
-            f"data {len(message)}",
-        ]
-        lines.append("\n".join(head).encode() + b"\n" + message + b"\n")
-        body = [f"from {previous}"]
-        for change in c.changes:
-            if change.deleted:
-                body.append(f"D {_quote(change.path)}")
-            else:
-                body.append(f"M {change.mode} {change.sha} {_quote(change.path)}")
-        lines.append(("\n".join(body) + "\n\n").encode())
-        previous = f":{index}"
-    lines.append(b"done\n")
-    with tempfile.TemporaryDirectory(prefix="kargo-replay-") as tmp:
-        marks = Path(tmp) / "marks"
-        await cli.run_git(
-            ["fast-import", "--quiet", "--done", "--force", f"--export-marks={marks}"],
-            cwd=repo,
-            stdin=b"".join(lines),
+    shas: list[str] = []
+    previous = pygit2.Oid(hex=onto)
+    tree = objects.root_tree(repo, onto)
+    for item in replays:
+        original = repo[item.commit.sha].peel(pygit2.Commit)
+        edits: _Edits = {
+            c.path: None if c.oid is None else (c.oid, c.mode) for c in item.commit.changes
+        }
+        built = _edit_tree(repo, tree, edits)
+        tree_id = built if built is not None else repo.TreeBuilder().write()
+        committer = pygit2.Signature(item.committer_name, item.committer_email, committed, 0)
+        encoding = [original.message_encoding] if original.message_encoding else []
+        previous = repo.create_commit(
+            None, original.author, committer, original.raw_message, tree_id, [previous], *encoding
         )
-        table = dict(line.split() for line in marks.read_text().splitlines() if line.strip())
-    return [table[f":{i}"] for i in range(1, len(replays) + 1)]
+        tree = repo[tree_id].peel(pygit2.Tree)
+        shas.append(str(previous))
+    objects.flush(repo_path)  # on disk before a ref names them (the push needs them anyway)
+    repo.references.create(ref, previous, force=True)
+    return shas

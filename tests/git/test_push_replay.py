@@ -1,5 +1,5 @@
-"""Coalesced pushes replay commits with one `git fast-import` when their paths are untouched,
-keeping what a rebase keeps, and rebase the way they always did when a path also moved."""
+"""Coalesced pushes replay commits in-process when their paths are untouched, keeping what a
+rebase keeps, and rebase the way they always did when a path also moved."""
 
 from __future__ import annotations
 
@@ -61,8 +61,7 @@ async def test_a_replayed_commit_keeps_author_date_message_and_every_kind_of_cha
     pushed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
     ran = cli.COMMAND_COUNTS - before
 
-    assert ran["fast-import"] == 1  # replayed...
-    assert ran["rebase"] == 0  # ...not rebased
+    assert set(ran) == {"push", "update-ref"}  # replayed in-process: no rebase, no other git
     assert pushed != original
     assert pushed == git_server.branch_head("gitops")
     bare = git_server.bare_path("gitops")
@@ -95,7 +94,6 @@ async def test_a_commit_whose_file_also_moved_upstream_is_rebased(tmp_path, git_
     ran = cli.COMMAND_COUNTS - before
 
     assert ran["rebase"] == 1
-    assert ran["fast-import"] == 0
     bare = git_server.bare_path("gitops")
     assert run(["show", "main:shared.yaml"], bare) == "one: 10\ntwo: 2\nthree: 3\nfour: 40"
     assert git_server.log("gitops") == ["mine", "upstream", "initial"]
