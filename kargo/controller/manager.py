@@ -24,7 +24,13 @@ from kargo.controller import (
 )
 from kargo.credentials import interface as credentials_interface, redaction
 from kargo.git import mirror as mirror_mod, push as push_mod
-from kargo.promotion import context, engine as engine_mod, registry as registry_mod, workdir
+from kargo.promotion import (
+    context,
+    engine as engine_mod,
+    registry as registry_mod,
+    trash,
+    workdir,
+)
 from kargo.store import interface
 from kargo.verification import analysis
 
@@ -183,9 +189,10 @@ async def sweep_work_dirs(store: interface.Store, work_root: Path) -> list[str]:
     removed: list[str] = []
     if not work_root.is_dir():
         return removed
+    trash.empty_trash(work_root)  # what a stopped process had not deleted yet
     for ns_dir in sorted(work_root.iterdir()):
         if not ns_dir.is_dir() or ns_dir.name.startswith("."):
-            continue  # dot-directories (the git mirrors) are not namespaces
+            continue  # dot-directories (the git mirrors, the trash) are not namespaces
         for path in sorted(ns_dir.iterdir()):
             if path.is_dir() and path not in keep:
                 shutil.rmtree(path, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from kargo import clock as clock_mod, errors
 from kargo.api import availability
 from kargo.controller import runtime
-from kargo.promotion import engine as engine_mod, workdir
+from kargo.promotion import engine as engine_mod
 from kargo.store import interface, lookup as store_lookup
 
 log = logging.getLogger(__name__)
@@ -145,12 +145,12 @@ class PromotionReconciler:
             return runtime.Result()
         # Deletion: free the work dir and let the Stage move on.
         if (promo.get("metadata") or {}).get("deletionTimestamp"):
-            workdir.remove(self.engine.work_root, promo)
+            self.engine.remove_work_dir(promo)
             return runtime.Result()
         stage_name = str((promo.get("spec") or {}).get("stage", ""))
         # Terminal: nothing to run; make sure the Stage no longer waits on it.
         if _phase(promo) in TERMINAL:
-            workdir.remove(self.engine.work_root, promo)
+            self.engine.remove_work_dir(promo)
             await self.record_outcome(promo)
             return runtime.Result()
         # Abort of a Promotion that never started: it ends at once, no step is touched.
@@ -228,9 +228,7 @@ class PromotionReconciler:
 
     async def forget(self, key: interface.ObjectKey) -> None:
         """A deleted Promotion: remove its work dir; a Stage it was running on moves on."""
-        workdir.remove(
-            self.engine.work_root, {"metadata": {"namespace": key.namespace, "name": key.name}}
-        )
+        self.engine.remove_work_dir({"metadata": {"namespace": key.namespace, "name": key.name}})
         page = await self.store.list("Stage", interface.ListOptions(namespace=key.namespace))
         for stage in page.items:
             current = ((stage.get("status") or {}).get("currentPromotion") or {}).get("name")

@@ -35,6 +35,7 @@ from kargo.promotion import (
     data as data_mod,
     evaluation,
     registry as registry_mod,
+    trash,
     workdir,
 )
 
@@ -202,6 +203,7 @@ class Engine:
         self.clock = clock
         self.services = services or EngineServices()
         self.work_root = work_root or Path("/tmp/kargo-work")  # noqa: S108 - a default root
+        self.trash = trash.Collector(self.work_root)
         self.min_requeue = min_requeue
         self.default_requeue = default_requeue
 
@@ -220,6 +222,11 @@ class Engine:
 
     def _now(self) -> str:
         return clock_mod.format_time(self.clock.now())
+
+    def remove_work_dir(self, promo: dict[str, Any]) -> None:
+        """Take a finished promotion's work directory away (deleted in the background)."""
+        workdir.remove(self.work_root, promo)
+        self.trash.poke()
 
     def redact(self, message: str) -> str:
         """Pass a message through the credentials layer's redactor."""
@@ -301,9 +308,9 @@ class _Run:
         self.status["message"] = message if phase != "Succeeded" else ""
         self.status["currentStep"] = len(self.steps)
         self.status["finishedAt"] = self.engine._now()
-        # remove first: once the end is visible in the store, the work dir is gone (removed off
-        # the loop thread: a checkout is thousands of files)
-        await asyncio.to_thread(workdir.remove, self.engine.work_root, self.promo)
+        # remove first: once the end is visible in the store, the work dir is gone (moved into
+        # the trash at once; a checkout's thousands of files are deleted in the background)
+        self.engine.remove_work_dir(self.promo)
         await self.persist()
         return Outcome(self.promo)
 
@@ -311,9 +318,9 @@ class _Run:
         self.status["phase"] = phase
         self.status["message"] = message
         self.status["finishedAt"] = self.engine._now()
-        # remove first: once the end is visible in the store, the work dir is gone (removed off
-        # the loop thread: a checkout is thousands of files)
-        await asyncio.to_thread(workdir.remove, self.engine.work_root, self.promo)
+        # remove first: once the end is visible in the store, the work dir is gone (moved into
+        # the trash at once; a checkout's thousands of files are deleted in the background)
+        self.engine.remove_work_dir(self.promo)
         await self.persist()
         return Outcome(self.promo)
 

@@ -1,6 +1,7 @@
 """Paths inside a promotion's work directory, and key paths inside the files there.
 
-`ensure`/`remove` create and delete a Promotion's work directory (used by the engine).
+`ensure`/`remove` create and delete a Promotion's work directory (used by the engine; the
+deletion itself happens in the background, `kargo.promotion.trash`).
 
 Every file-editing step (kargo.promotion.steps.*: yaml, jsonfile, tomlfile, files, kustomize,
 helm, git) turns a user-given path into a real one with `resolve`, which refuses anything that
@@ -26,7 +27,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -39,6 +39,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kargo import errors
+from kargo.promotion import trash
 
 
 def promotion_dir(work_root: Path, promo: dict[str, Any]) -> Path:
@@ -57,8 +58,9 @@ def ensure(work_root: Path, promo: dict[str, Any]) -> Path:
 
 
 def remove(work_root: Path, promo: dict[str, Any]) -> None:
-    """Delete a finished Promotion's work directory, if it exists."""
-    shutil.rmtree(promotion_dir(work_root, promo), ignore_errors=True)
+    """Take a finished Promotion's work directory away, if it exists: at once into the work
+    root's trash, which `kargo.promotion.trash.Collector` deletes in the background."""
+    trash.move_to_trash(work_root, promotion_dir(work_root, promo))
 
 
 GIT_METADATA = ".git"

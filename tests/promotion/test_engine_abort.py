@@ -38,7 +38,9 @@ async def test_abort_marks_the_running_step_aborted_and_the_promotion_aborted(en
     assert status["finishedAt"]
     assert len(engine.services.extra["calls"]) == calls_before  # the step was not polled again
     assert outcome.requeue_after is None
-    assert list(tmp_path.rglob("*")) == [tmp_path / "demo"]
+    assert list((tmp_path / "demo").iterdir()) == []  # the work dir is gone at once...
+    await engine.trash.drain()
+    assert sorted(tmp_path.rglob("*")) == [tmp_path / ".trash", tmp_path / "demo"]  # ...and deleted
 
 
 async def test_abort_seen_between_steps_stops_before_the_next_step(engine):
