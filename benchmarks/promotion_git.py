@@ -57,13 +57,14 @@ wrapping each registered step's runner in a timer. With `--concurrent 10 --runs 
 quick smoke run.
 
 What bounds figure 3: a wave costs one fetch, one or a few coalesced pushes (each chaining the
-batch's commits with one `git log` and one `git fast-import`), and each promotion's own work
-on the server's event loop, which runs one promotion's Python at a time: the engine's
-bookkeeping (about 1.3 ms, see benchmarks/engine_overhead.py), the step's edit, and the lazy
-checkout's files, state and commit objects. The fixed part alone (fetch, replay, push: about
-200 ms) is about twice one promotion (about 100 ms, mostly the same fetch and push), so 3x
-leaves about 1 ms per promotion for N = 100; each wave line prints the event loop's CPU per
-promotion. File creation is part of that work: a promotion creates about eight inodes (its
+batch's commits in-process, `kargo.git.replay`, and writing them as one pack), and each
+promotion's own work on the server's event loop, which runs one promotion's Python at a time:
+the engine's bookkeeping (about 1.3 ms, see benchmarks/engine_overhead.py), the step's edit,
+and the lazy checkout's files, state and commit objects. Work directories are deleted in the
+background after the wave (`kargo.promotion.trash`), so that is not part of it. The fixed part
+alone (fetch, replay, push: about 150 ms) is more than one promotion (about 100 ms, mostly the
+same fetch and push), so 3x leaves about 1.5 ms per promotion for N = 100; each wave line
+prints the event loop's CPU per promotion. File creation is part of that work: a promotion creates about eight inodes (its
 work directory, the checkout, the checkout's `.git` state written three times, the
 directories and files its step needs), and the benchmark prints what a new directory and a
 new file cost on this file system at its start and at its end, since that moves the figure
