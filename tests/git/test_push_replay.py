@@ -39,16 +39,20 @@ def services(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+async def two_clones(
+    tmp_path: Path, git_server: Any, files: dict[str, str]
+) -> tuple[StepContext, StepContext]:
+    """Two checkouts of a new repository holding `files`, sharing mirrors and pushes."""
+    repo = git_server.create_repo("gitops")
+    git_server.writer("gitops").commit(files, "initial")
+    shared = services(tmp_path)
+    return await clone(tmp_path, repo, shared, "one"), await clone(tmp_path, repo, shared, "two")
+
+
 async def test_a_replayed_commit_keeps_author_date_message_and_every_kind_of_change(
     tmp_path, git_server
 ):
-    repo = git_server.create_repo("gitops")
-    git_server.writer("gitops").commit({"a.yaml": "a: 0\n", "old.yaml": "x\n"}, "initial")
-    shared = services(tmp_path)
-    first, second = (
-        await clone(tmp_path, repo, shared, "one"),
-        await clone(tmp_path, repo, shared, "two"),
-    )
+    first, second = await two_clones(tmp_path, git_server, {"a.yaml": "a: 0\n", "old.yaml": "x\n"})
     (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
     await commit(first, "first", {"name": "Ann", "email": "ann@example.com"})
     (second.work_dir / "out" / "dir with space").mkdir()
@@ -121,3 +125,26 @@ async def test_a_lone_commit_on_the_branch_tip_is_pushed_without_reading_it(tmp_
 
     assert pushed == committed == git_server.branch_head("gitops")
     assert set(ran) == {"push", "update-ref"}  # no `git log`: nothing to replay
+
+
+async def test_a_second_push_after_a_replayed_one_lands_only_its_own_change(tmp_path, git_server):
+    # the checkout's HEAD stays on its own commit when the push replays it: the next push
+    # rebases, dropping the change that already landed
+    first, second = await two_clones(tmp_path, git_server, {"a.yaml": "a: 0\n", "b.yaml": "b: 0\n"})
+    (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
+    await commit(first, "a to 1", {"name": "Ann", "email": "ann@example.com"})
+    (second.work_dir / "out" / "b.yaml").write_text("b: 1\n")
+    await commit(second, "b to 1", {"name": "Bo", "email": "bo@x.org"})
+    await steps.git_push(first, steps.GitPushConfig(path="out"))
+    replayed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
+    assert replayed == git_server.branch_head("gitops")
+
+    (second.work_dir / "out" / "b.yaml").write_text("b: 2\n")
+    await commit(second, "b to 2", {"name": "Bo", "email": "bo@x.org"})
+    pushed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
+
+    assert pushed == git_server.branch_head("gitops")
+    assert git_server.log("gitops") == ["b to 2", "b to 1", "a to 1", "initial"]
+    bare = git_server.bare_path("gitops")
+    assert run(["show", "main:a.yaml"], bare) == "a: 1"
+    assert run(["show", "main:b.yaml"], bare) == "b: 2"
