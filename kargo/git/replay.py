@@ -33,7 +33,7 @@ import pygit2
 
 from kargo.git import objects
 
-_DELETED = 0  # the file mode libgit2 reports for the new side of a deletion
+_DELETED = 0  # the mode a deleted path gets in a `Change` (as git writes 000000)
 
 
 @dataclass(frozen=True)

@@ -225,8 +225,8 @@ class Engine:
 
     def remove_work_dir(self, promo: dict[str, Any]) -> None:
         """Take a finished promotion's work directory away (deleted in the background)."""
-        workdir.remove(self.work_root, promo)
-        self.trash.poke()
+        if workdir.remove(self.work_root, promo):
+            self.trash.poke()
 
     def redact(self, message: str) -> str:
         """Pass a message through the credentials layer's redactor."""

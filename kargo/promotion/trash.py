@@ -30,22 +30,24 @@ DELAY_SECONDS = 1.0  # a collection waits this long after a removal, so that a w
 MAX_WAIT_SECONDS = 30.0  # ...but never longer than this under a steady stream of removals
 
 
-def move_to_trash(work_root: Path, path: Path) -> None:
+def move_to_trash(work_root: Path, path: Path) -> bool:
     """Take `path` (a directory under `work_root`) out of the way at once; nothing when it
-    does not exist. Where it cannot be renamed into the trash, it is deleted in place."""
+    does not exist. Where it cannot be renamed into the trash, it is deleted in place. True
+    when it went into the trash (a collection is then due)."""
     trash = Path(work_root) / TRASH_DIR
     target = trash / f"{path.parent.name}.{path.name}.{secrets.token_hex(4)}"
     for attempt in range(2):
         try:
             os.rename(path, target)
-            return
+            return True
         except FileNotFoundError:
             if attempt or trash.is_dir():
-                return  # the directory itself is gone
+                return False  # the directory itself is gone
             trash.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError:
             break  # another file system, or a name the trash cannot take: delete in place
     shutil.rmtree(path, ignore_errors=True)
+    return False
 
 
 def empty_trash(work_root: Path) -> int:

@@ -57,10 +57,11 @@ def ensure(work_root: Path, promo: dict[str, Any]) -> Path:
     return path
 
 
-def remove(work_root: Path, promo: dict[str, Any]) -> None:
+def remove(work_root: Path, promo: dict[str, Any]) -> bool:
     """Take a finished Promotion's work directory away, if it exists: at once into the work
-    root's trash, which `kargo.promotion.trash.Collector` deletes in the background."""
-    trash.move_to_trash(work_root, promotion_dir(work_root, promo))
+    root's trash, which `kargo.promotion.trash.Collector` deletes in the background (True
+    when it went there)."""
+    return trash.move_to_trash(work_root, promotion_dir(work_root, promo))
 
 
 GIT_METADATA = ".git"

@@ -21,12 +21,12 @@ def _work_dir(root: Path, name: str) -> Path:
 def test_a_removed_work_dir_is_gone_at_once_and_waits_in_the_trash(tmp_path):
     promo = {"metadata": {"namespace": "demo", "name": "test.01a"}}
     path = _work_dir(tmp_path, "test.01a")
-    workdir.remove(tmp_path, promo)
+    assert workdir.remove(tmp_path, promo)  # a collection is due
     assert not path.exists()
     waiting = list((tmp_path / trash.TRASH_DIR).iterdir())
     assert len(waiting) == 1
     assert (waiting[0] / "out" / "env" / "kustomization.yaml").read_text() == "images: []\n"
-    workdir.remove(tmp_path, promo)  # nothing there any more: nothing to do
+    assert not workdir.remove(tmp_path, promo)  # nothing there any more: nothing to do
     assert trash.empty_trash(tmp_path) == 1
     assert list((tmp_path / trash.TRASH_DIR).iterdir()) == []
 
