@@ -79,8 +79,10 @@ class Collector:
     def poke(self) -> None:
         """Something was moved into the trash: collect it soon."""
         self._poked = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._collect())
+        loop = asyncio.get_running_loop()
+        # a task of another (ended) event loop never finishes: this loop collects now
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._collect())
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,8 +101,9 @@ class Collector:
             log.debug("deleted %d finished work directories", removed)
 
     async def drain(self) -> None:
-        """Collect now and wait for it (shutdown, tests)."""
-        if self._task is not None and not self._task.done():
+        """Collect now and wait for it (for a caller that wants the disk space back now)."""
+        running = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._task.get_loop() is running:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -73,3 +73,27 @@ async def test_the_start_up_sweep_empties_what_a_stopped_process_left(tmp_path):
     finally:
         await store.close()
     assert list((root / trash.TRASH_DIR).iterdir()) == []
+
+
+def test_an_engine_used_on_a_new_event_loop_still_collects(tmp_path):
+    collector = trash.Collector(tmp_path, delay=0.05)
+
+    async def remove_and_wait(name: str) -> None:
+        _work_dir(tmp_path, name)
+        workdir.remove(tmp_path, {"metadata": {"namespace": "demo", "name": name}})
+        collector.poke()
+        for _ in range(100):
+            if not list((tmp_path / trash.TRASH_DIR).iterdir()):
+                return
+            await asyncio.sleep(0.02)
+
+    async def remove_only(name: str) -> None:
+        _work_dir(tmp_path, name)
+        workdir.remove(tmp_path, {"metadata": {"namespace": "demo", "name": name}})
+        collector.poke()  # the loop ends before the collection runs
+
+    ended = asyncio.new_event_loop()  # closed without cancelling: its task stays pending
+    ended.run_until_complete(remove_only("first"))
+    ended.close()
+    asyncio.run(remove_and_wait("second"))
+    assert list((tmp_path / trash.TRASH_DIR).iterdir()) == []
