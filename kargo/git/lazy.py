@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
-from kargo.git import cli, objects, worktree as worktrees
+from kargo.git import cli, objects, replay, worktree as worktrees
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,59 @@ def cone_patterns(cone: Sequence[str]) -> str:
         lines += [f"/{parent}/", f"!/{parent}/*/"]
     lines += [f"/{d}/" for d in sorted(cone) if d not in parents]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# following a push
+
+
+async def land(checkout: Path, landed: str, credentials: cli.GitCredentials | None) -> bool:
+    """Move a checkout onto the commit its push landed as, when that is not its HEAD (the push
+    replayed its commit onto a moved branch, or found it there already): HEAD becomes the
+    landed commit and the checked-out files that changed on the way are updated, as Kargo's
+    pull-rebase leaves a checkout, so that a later git-tag or git-commit starts from what is
+    on the branch. A checkout that changed such a file since its last commit stays where it is
+    (False): git would refuse to move it too."""
+    head = await worktrees.head(checkout)
+    if head == landed:
+        return True
+    meta = worktrees.read_checkout(checkout)
+    if not meta.lazy:
+        moved = await worktrees.run(
+            checkout,
+            ["reset", "--quiet", "--keep", landed],
+            credentials,
+            url=meta.repo_url,
+            check=False,
+        )
+        return moved.ok
+    repo = objects.repository(meta.mirror_path)
+    before = objects.root_tree(repo, head)
+    stale: list[Path] = []
+    fresh: list[objects.FileEntry] = []
+    # only what is checked out needs updating; the rest is read from the new HEAD when asked
+    parents = {"/".join(c.split("/")[:n]) for c in meta.cone for n in range(1, c.count("/") + 1)}
+    checked_out = replay.changes_within(
+        meta.mirror_path, head, landed, meta.cone, ["", *sorted(parents - set(meta.cone))]
+    )
+    for change in checked_out:
+        path = checkout / change.path
+        old = objects.subtree(before, change.path)
+        was = (old.id, old.filemode) if old is not None else None
+        found = objects.disk_entry(repo, path, write=False) if os.path.lexists(path) else None
+        if found != was:
+            return False  # changed here since the last commit (or not a file any more)
+        if found is not None:
+            stale.append(path)
+        if change.oid is not None:
+            fresh.append(objects.FileEntry(change.path, change.oid, change.mode))
+    for path in stale:
+        path.unlink()
+    await objects.write_files(
+        repo, Path(meta.mirror_path), meta.repo_url, checkout, fresh, credentials
+    )
+    worktrees.set_head(checkout, landed)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -85,12 +85,17 @@ class _TreeReader:
         return found
 
     def diff(
-        self, old: pygit2.Oid | None, new: pygit2.Oid | None, prefix: str = ""
+        self,
+        old: pygit2.Oid | None,
+        new: pygit2.Oid | None,
+        prefix: str = "",
+        *,
+        recursive: bool = True,
     ) -> list[Change]:
         """Every file that differs between two trees, as `git diff-tree -r --no-renames` lists
         them (a file turned into a directory is a deletion and additions). Subtrees with the
         same id are skipped unread: a promotion's commit differs from its parent in one
-        directory."""
+        directory. Without `recursive`, only the files directly in the trees."""
         olds, news = self.entries(old), self.entries(new)
         changes: list[Change] = []
         for name in sorted(olds.keys() | news.keys()):
@@ -100,7 +105,7 @@ class _TreeReader:
             path = f"{prefix}{name}"
             old_tree = before[0] if before is not None and before[1] == objects.TREE else None
             new_tree = after[0] if after is not None and after[1] == objects.TREE else None
-            if old_tree is not None or new_tree is not None:
+            if recursive and (old_tree is not None or new_tree is not None):
                 changes += self.diff(old_tree, new_tree, f"{path}/")
             if after is not None and new_tree is None:
                 changes.append(Change(path, after[1], after[0]))
@@ -137,6 +142,25 @@ def changed_paths(repo_path: Path, old: str, new: str) -> set[str]:
     repo = objects.repository(repo_path)
     trees = objects.root_tree(repo, old).id, objects.root_tree(repo, new).id
     return {c.path for c in _TreeReader(repo).diff(*trees)}
+
+
+def changes_within(
+    repo_path: Path | str, old: str, new: str, directories: Sequence[str], files_of: Sequence[str]
+) -> list[Change]:
+    """What differs between two commits inside `directories` (recursively) and among the files
+    directly in `files_of` ("" is the top): the parts of a tree a lazy checkout holds, compared
+    without reading the rest."""
+    repo = objects.repository(repo_path)
+    before, after = objects.root_tree(repo, old), objects.root_tree(repo, new)
+    reader = _TreeReader(repo)
+    found: list[Change] = []
+    for directory, recursive in [(d, False) for d in files_of] + [(d, True) for d in directories]:
+        trees = [objects.subtree(tree, directory) for tree in (before, after)]
+        ids = [t.id if isinstance(t, pygit2.Tree) else None for t in trees]
+        if ids[0] != ids[1]:
+            prefix = f"{directory}/" if directory else ""
+            found += reader.diff(ids[0], ids[1], prefix, recursive=recursive)
+    return found
 
 
 def is_ancestor(repo_path: Path, older: str, newer: str) -> bool:

@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kargo.git import cli, mirror as mirrors, push as pushes, replay
+import pytest
+
+from kargo.git import (
+    cli,
+    lazy,
+    mirror as mirrors,
+    push as pushes,
+    replay,
+    worktree as worktrees,
+)
 from kargo.promotion.context import GitUser, StepContext
 from kargo.promotion.steps import git as steps
 from tests.fixtures.git import run
@@ -15,11 +24,13 @@ from tests.git.contexts import step_context
 ODD = 'dir with space/"quoted"\tname.yaml'
 
 
-async def clone(tmp_path: Path, repo: str, services: dict[str, Any], name: str) -> StepContext:
+async def clone(
+    tmp_path: Path, repo: str, services: dict[str, Any], name: str, *, lazy: bool = False
+) -> StepContext:
     work = tmp_path / "work" / name
     work.mkdir(parents=True)
     user = GitUser(name="Pusher", email="pusher@example.com")
-    ctx = step_context(work, repo, name, services, user)
+    ctx = step_context(work, repo, name, services, user, lazy_checkouts=lazy)
     config = {"repoURL": repo, "checkout": [{"path": "out"}]}
     await steps.git_clone(ctx, steps.GitCloneConfig.model_validate(config))
     return ctx
@@ -40,19 +51,23 @@ def services(tmp_path: Path) -> dict[str, Any]:
 
 
 async def two_clones(
-    tmp_path: Path, git_server: Any, files: dict[str, str]
+    tmp_path: Path, git_server: Any, files: dict[str, str], *, lazy: bool = False
 ) -> tuple[StepContext, StepContext]:
     """Two checkouts of a new repository holding `files`, sharing mirrors and pushes."""
     repo = git_server.create_repo("gitops")
     git_server.writer("gitops").commit(files, "initial")
     shared = services(tmp_path)
-    return await clone(tmp_path, repo, shared, "one"), await clone(tmp_path, repo, shared, "two")
+    return (
+        await clone(tmp_path, repo, shared, "one", lazy=lazy),
+        await clone(tmp_path, repo, shared, "two", lazy=lazy),
+    )
 
 
 async def test_a_replayed_commit_keeps_author_date_message_and_every_kind_of_change(
     tmp_path, git_server
 ):
-    first, second = await two_clones(tmp_path, git_server, {"a.yaml": "a: 0\n", "old.yaml": "x\n"})
+    files = {"a.yaml": "a: 0\n", "old.yaml": "x\n"}
+    first, second = await two_clones(tmp_path, git_server, files, lazy=True)
     (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
     await commit(first, "first", {"name": "Ann", "email": "ann@example.com"})
     (second.work_dir / "out" / "dir with space").mkdir()
@@ -127,24 +142,93 @@ async def test_a_lone_commit_on_the_branch_tip_is_pushed_without_reading_it(tmp_
     assert set(ran) == {"push", "update-ref"}  # no `git log`: nothing to replay
 
 
-async def test_a_second_push_after_a_replayed_one_lands_only_its_own_change(tmp_path, git_server):
-    # the checkout's HEAD stays on its own commit when the push replays it: the next push
-    # rebases, dropping the change that already landed
-    first, second = await two_clones(tmp_path, git_server, {"a.yaml": "a: 0\n", "b.yaml": "b: 0\n"})
+async def replayed_second(tmp_path: Path, git_server: Any, lazy: bool) -> tuple[StepContext, str]:
+    """Two checkouts committing to different files; the first pushes, then the second, whose
+    commit is replayed. Returns the second checkout and what it landed as."""
+    files = {"a.yaml": "a: 0\n", "b.yaml": "b: 0\n"}
+    first, second = await two_clones(tmp_path, git_server, files, lazy=lazy)
     (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
     await commit(first, "a to 1", {"name": "Ann", "email": "ann@example.com"})
     (second.work_dir / "out" / "b.yaml").write_text("b: 1\n")
     await commit(second, "b to 1", {"name": "Bo", "email": "bo@x.org"})
     await steps.git_push(first, steps.GitPushConfig(path="out"))
-    replayed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
-    assert replayed == git_server.branch_head("gitops")
+    return second, (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
 
-    (second.work_dir / "out" / "b.yaml").write_text("b: 2\n")
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
+async def test_a_replayed_checkout_follows_what_landed_and_pushes_again_without_a_rebase(
+    tmp_path, git_server, lazy
+):
+    second, landed = await replayed_second(tmp_path, git_server, lazy)
+    out = second.work_dir / "out"
+    assert landed == git_server.branch_head("gitops")
+    assert await worktrees.head(out) == landed  # as Kargo's pull-rebase leaves it
+    assert (out / "a.yaml").read_text() == "a: 1\n"  # the other promotion's change is here
+    if not lazy:
+        assert run(["status", "--porcelain"], out) == ""  # index and files match the new HEAD
+
+    (out / "b.yaml").write_text("b: 2\n")
     await commit(second, "b to 2", {"name": "Bo", "email": "bo@x.org"})
+    before = cli.COMMAND_COUNTS.copy()
     pushed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
+    ran = cli.COMMAND_COUNTS - before
 
+    assert set(ran) == {"push", "update-ref"}  # on the branch as it is: no rebase, no replay
     assert pushed == git_server.branch_head("gitops")
     assert git_server.log("gitops") == ["b to 2", "b to 1", "a to 1", "initial"]
     bare = git_server.bare_path("gitops")
     assert run(["show", "main:a.yaml"], bare) == "a: 1"
     assert run(["show", "main:b.yaml"], bare) == "b: 2"
+
+
+async def test_a_tag_after_a_replayed_push_names_the_commit_on_the_branch(tmp_path, git_server):
+    second, landed = await replayed_second(tmp_path, git_server, lazy=True)
+    config = {"path": "out", "tag": "v1", "message": "release"}
+    await steps.git_tag(second, steps.GitTagConfig.model_validate(config))
+    await steps.git_push(second, steps.GitPushConfig(path="out", tag="v1"))
+    bare = git_server.bare_path("gitops")
+    assert run(["rev-parse", "v1^{commit}"], bare) == landed == git_server.branch_head("gitops")
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
+async def test_a_checkout_with_an_uncommitted_edit_to_a_file_that_moved_stays_put(
+    tmp_path, git_server, lazy
+):
+    files = {"a.yaml": "a: 0\n", "b.yaml": "b: 0\n"}
+    first, second = await two_clones(tmp_path, git_server, files, lazy=lazy)
+    (first.work_dir / "out" / "a.yaml").write_text("a: 1\n")
+    await commit(first, "a to 1", {"name": "Ann", "email": "ann@example.com"})
+    (second.work_dir / "out" / "b.yaml").write_text("b: 1\n")
+    mine = await commit(second, "b to 1", {"name": "Bo", "email": "bo@x.org"})
+    (second.work_dir / "out" / "a.yaml").write_text("a: edited here\n")  # after the commit
+    await steps.git_push(first, steps.GitPushConfig(path="out"))
+    await steps.git_push(second, steps.GitPushConfig(path="out"))
+    assert await worktrees.head(second.work_dir / "out") == mine
+    assert (second.work_dir / "out" / "a.yaml").read_text() == "a: edited here\n"
+
+
+async def test_a_lazy_checkout_gets_what_changed_upstream_in_its_checked_out_directories(
+    tmp_path, git_server
+):
+    files = {"env/b/mine.yaml": "m: 0\n", "env/b/other.yaml": "o: 0\n", "env/c/x.yaml": "x: 0\n"}
+    first, second = await two_clones(tmp_path, git_server, files, lazy=True)
+    for ctx in (first, second):
+        await lazy.materialize(ctx.work_dir, ["out/env/b"], lambda _url: _no_credentials())
+    (first.work_dir / "out" / "env" / "b" / "other.yaml").write_text("o: 1\n")
+    (first.work_dir / "out" / "env" / "b" / "new.yaml").write_text("n: 1\n")
+    await commit(first, "other", {"name": "Ann", "email": "ann@example.com"})
+    (second.work_dir / "out" / "env" / "b" / "mine.yaml").write_text("m: 1\n")
+    await commit(second, "mine", {"name": "Bo", "email": "bo@x.org"})
+    await steps.git_push(first, steps.GitPushConfig(path="out"))
+    landed = (await steps.git_push(second, steps.GitPushConfig(path="out"))).output["commit"]
+
+    out = second.work_dir / "out"
+    assert await worktrees.head(out) == landed == git_server.branch_head("gitops")
+    assert (out / "env" / "b" / "other.yaml").read_text() == "o: 1\n"
+    assert (out / "env" / "b" / "new.yaml").read_text() == "n: 1\n"
+    assert (out / "env" / "b" / "mine.yaml").read_text() == "m: 1\n"
+    assert not (out / "env" / "c").exists()  # still not checked out
+
+
+async def _no_credentials() -> None:
+    return None

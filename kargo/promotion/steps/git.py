@@ -582,6 +582,10 @@ async def git_push(ctx: StepContext, cfg: GitPushConfig) -> StepResult:
             return StepResult(output=await _dry_run_push(path, mirror, branch, credentials))
         request.branch = branch
         sha = await coordinator.push(request)
+        # the checkout follows what landed (a replayed commit is not its HEAD), so that a later
+        # git-tag or git-commit starts from the branch; uncommitted edits to a file that changed
+        # upstream keep it where it is, as git would
+        await lazy_checkouts.land(path, sha, credentials)
     except pushes.PushRejected as err:
         raise errors.StepError(f"error pushing {cfg.path}: {err}") from err
     except cli.GitError as err:
