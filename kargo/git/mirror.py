@@ -476,6 +476,17 @@ class Mirror:
                 credentials,
             )
 
+    async def fetch_ref(self, refspec: str, credentials: cli.GitCredentials | None) -> bool:
+        """Fetch one ref for a promotion (its tip only on a new mirror); False when the remote
+        has no such ref, which the caller reports in its own words."""
+        try:
+            await self.fetch(credentials, [refspec], prune=False, history=False)
+        except cli.GitError as err:
+            if err.failure is not cli.GitFailure.NOT_FOUND:
+                raise
+            return False
+        return True
+
     async def has_commit(self, rev: str) -> bool:
         """True when `rev` names a commit present in the mirror."""
         result = await self.git(["cat-file", "-e", f"{rev}^{{commit}}"], check=False)

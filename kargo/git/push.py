@@ -481,12 +481,7 @@ async def _fetch_tip(
     mirror: mirrors.Mirror, branch: str, credentials: cli.GitCredentials | None
 ) -> str | None:
     """Fetch `branch` into the mirror; its commit, or None when the remote has no such branch."""
-    refspec = f"+refs/heads/{branch}:{mirrors.HEADS}{branch}"
-    try:
-        await mirror.fetch(credentials, [refspec], prune=False, history=False)
-    except cli.GitError as err:
-        if err.failure is not cli.GitFailure.NOT_FOUND:
-            raise
+    if not await mirror.fetch_ref(f"+refs/heads/{branch}:{mirrors.HEADS}{branch}", credentials):
         return None
     return await mirror.rev_parse(mirrors.HEADS + branch)
 

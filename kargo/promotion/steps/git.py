@@ -383,12 +383,9 @@ async def _resolve_checkout(
             raise errors.StepError(f"commit {checkout.commit} not found in {mirror.url}")
         return checkout.commit, ""
     if checkout.tag:
-        refspec = f"+refs/tags/{checkout.tag}:{mirrors.TAGS}{checkout.tag}"
-        try:
-            await mirror.fetch(credentials, [refspec], prune=False, history=False)
-        except cli.GitError as err:
-            if err.failure is not cli.GitFailure.NOT_FOUND:
-                raise
+        await mirror.fetch_ref(
+            f"+refs/tags/{checkout.tag}:{mirrors.TAGS}{checkout.tag}", credentials
+        )
         sha = await mirror.rev_parse(f"{mirrors.TAGS}{checkout.tag}^{{commit}}")
         if sha is None:
             raise errors.StepError(

@@ -2,9 +2,12 @@
 
 import os
 import subprocess
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kargo.promotion.context import StepContext
 from kargo.promotion.steps import git as steps
 from tests.conftest import require_binary
 from tests.fixtures.git import git_env
@@ -41,8 +44,8 @@ def _make_key(home):
     return key
 
 
-@pytest.mark.parametrize("lazy", [False, True], ids=["full-checkout", "lazy-checkout"])
-async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server, lazy):
+def _signer(tmp_path: Path, git_server: Any, lazy: bool) -> tuple[StepContext, str, dict[str, str]]:
+    """A promotion's context on a new repository, and an author with a fresh signing key."""
     require_binary("gpg")
     key = _make_key(tmp_path / "gnupg")
     repo = git_server.create_repo("gitops")
@@ -52,7 +55,13 @@ async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server, laz
     ctx = step_context(
         work, repo, "p1", git_services(tmp_path), None, stage="s", lazy_checkouts=lazy
     )
-    author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+    return ctx, repo, {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["full-checkout", "lazy-checkout"])
+async def test_commits_are_signed_with_the_authors_key(tmp_path, git_server, lazy):
+    ctx, repo, author = _signer(tmp_path, git_server, lazy)
+    work = ctx.work_dir
     await steps.git_clone(
         ctx, steps.GitCloneConfig.model_validate({"repoURL": repo, "checkout": [{"path": "out"}]})
     )
@@ -106,16 +115,9 @@ async def test_the_clone_authors_key_signs_later_commits(tmp_path, git_server):
 async def test_a_created_branchs_initial_commit_is_signed_with_the_clone_authors_key(
     tmp_path, git_server, lazy
 ):
-    require_binary("gpg")
-    key = _make_key(tmp_path / "gnupg")
-    repo = git_server.create_repo("gitops")
-    git_server.writer("gitops").commit({"a": "1"}, "initial")
-    work = tmp_path / "work"
-    work.mkdir()
-    ctx = step_context(
-        work, repo, "p1", git_services(tmp_path), None, stage="s", lazy_checkouts=lazy
-    )
-    author = {"name": "Signer", "email": "signer@example.com", "signingKey": key}
+    ctx, repo, author = _signer(tmp_path, git_server, lazy)
+    key = author["signingKey"]
+    work = ctx.work_dir
     cloned = await steps.git_clone(
         ctx,
         steps.GitCloneConfig.model_validate(
